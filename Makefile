@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make run` and `make test`. See README.md.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install messages totp clean-var
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the portal with demo data on the embedded default (SQLite + file-system broker).
+run: $(STAMP)
+	./scripts/run.sh
+
+## Lint and run the test suite (SQLite and eager Celery unless DATABASE_URL / CELERY_BROKER_URL are set).
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## Regenerate and compile translations after changing user-facing strings.
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=tests --no-obsolete
+	$(PY) manage.py compilemessages --ignore=.venv
+
+## Print a demo user's current TOTP code: make totp USER=reviewer
+totp: $(STAMP)
+	@$(PY) manage.py totp $(USER)
+
+clean-var:
+	rm -rf var/portal.sqlite3* var/celery var/private var/mail
