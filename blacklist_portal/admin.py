@@ -34,3 +34,30 @@ class PortalAdminSite(admin.AdminSite):
 
 
 portal_admin = PortalAdminSite(name="admin")
+
+
+class AuditedModelAdmin(admin.ModelAdmin):
+    """Every add, change and delete made in the admin is written to the audit log, in the
+    same transaction as the change (admin views run inside one)."""
+
+    def save_model(self, request, obj, form, change):
+        from blacklist_portal.audit.services import audit_record
+
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user,
+            action=f"admin.{'change' if change else 'add'}",
+            target=obj,
+            request=request,
+            details={"fields": list(form.changed_data)},
+        )
+
+    def delete_model(self, request, obj):
+        from blacklist_portal.audit.services import audit_record
+
+        audit_record(actor=request.user, action="admin.delete", target=obj, request=request)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)

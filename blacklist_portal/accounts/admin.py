@@ -3,16 +3,17 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 
-from blacklist_portal.admin import portal_admin
+from blacklist_portal.admin import AuditedModelAdmin, portal_admin
 
 from .models import Institution, User
 from .roles import ROLE_INSTITUTION_KIND, Role
 
 
 @admin.register(Institution, site=portal_admin)
-class InstitutionAdmin(SimpleHistoryAdmin):
+class InstitutionAdmin(SimpleHistoryAdmin, AuditedModelAdmin):
     list_display = ["name", "kind", "status", "region", "uscc"]
     list_filter = ["kind", "status"]
     search_fields = ["name", "uscc"]
@@ -45,7 +46,7 @@ class UserAdminForm(forms.ModelForm):
 
 
 @admin.register(User, site=portal_admin)
-class UserAdmin(SimpleHistoryAdmin):
+class UserAdmin(SimpleHistoryAdmin, AuditedModelAdmin):
     form = UserAdminForm
     list_display = ["username", "full_name", "institution", "is_active", "last_login"]
     list_filter = ["is_active", "groups", "institution__kind"]
@@ -56,19 +57,23 @@ class UserAdmin(SimpleHistoryAdmin):
     exclude = ["password"]
 
     def save_model(self, request, obj, form, change):
-        from blacklist_portal.audit.services import audit_record
-
         from .services import user_send_invitation
 
         if not change:
             obj.set_unusable_password()
         super().save_model(request, obj, form, change)
-        audit_record(
-            actor=request.user,
-            action="admin.user_change" if change else "admin.user_add",
-            target=obj,
-            request=request,
-            details={"fields": form.changed_data},
-        )
         if not change and obj.email:
             user_send_invitation(user=obj)
+
+
+@admin.register(TOTPDevice, site=portal_admin)
+class TOTPDeviceAdmin(AuditedModelAdmin):
+    """Platform admins remove a lost phone's device; the user then enrols a new one."""
+
+    list_display = ["user", "name", "confirmed", "created_at"]
+    list_select_related = ["user"]
+    fields = ["user", "name", "confirmed"]
+    readonly_fields = ["user", "name", "confirmed"]
+
+    def has_add_permission(self, request):
+        return False

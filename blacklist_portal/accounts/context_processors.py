@@ -7,6 +7,10 @@ from .roles import Role
 # whose URL is not wired is skipped.
 NAV_ITEMS = [
     (_("Home"), "accounts:home", None),
+    (_("My entries"), "registry:entry_list", "accounts.report_entry"),
+    (_("Bulk files"), "registry:batch_list", "accounts.report_entry"),
+    (_("Review queue"), "registry:review_queue", "accounts.review_entry"),
+    (_("Data feeds"), "registry:feed_list", "accounts.load_feeds"),
     (_("Users"), "accounts:user_list", "accounts.manage_institution_users"),
 ]
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -175,6 +176,8 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 PORTAL_UPLOAD_MAX_BYTES = env.int("PORTAL_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -249,3 +252,18 @@ LOGGING = {
 
 # `seed_demo` and `totp` refuse to run where this is False (production).
 PORTAL_DEMO_DATA_ALLOWED = env.bool("PORTAL_DEMO_DATA_ALLOWED", default=True)
+
+# --- Registry rules (product.md "The life of an entry") ---------------------------------------
+# Retention after settlement / end of behaviour (条例 Art. 16).
+PORTAL_RETENTION_YEARS = env.int("PORTAL_RETENTION_YEARS", default=5)
+# Bulk files up to this size go through the web request; larger ones run in a Celery task.
+PORTAL_IMPORT_MAX_BYTES = env.int("PORTAL_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "registry-expire-entries": {
+            "task": "registry.expire_entries",
+            "schedule": crontab(hour=1, minute=30),
+        },
+    }
+)

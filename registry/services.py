@@ -1,0 +1,390 @@
+"""Every change to subjects and entries goes through these functions: each validates, changes,
+records history with the acting user and writes the audit row in one transaction."""
+
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from blacklist_portal.accounts.models import Institution, User
+from blacklist_portal.audit.services import audit_record
+from blacklist_portal.uploads import CheckedUpload, store_private
+
+from . import crypto
+from .choices import Category
+from .identifiers import (
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    normalize_id_number,
+    normalize_name,
+)
+from .importing.rows import ParsedRow, row_fingerprint
+from .models import Entry, Evidence, ImportBatch, Subject
+
+# Fields of an entry that a (re-)report sets; everything else is workflow state.
+REPORTED_FIELDS = (
+    "subject_role",
+    "category",
+    "loan_amount",
+    "overdue_amount",
+    "delinquent_since",
+    "court_name",
+    "case_number",
+    "judgment_date",
+    "notified_on",
+    "notice_method",
+    "settled_on",
+    "remarks",
+)
+
+
+def reported_values(row: ParsedRow) -> dict[str, Any]:
+    """The entry fields a parsed row sets (the file's `role` column is the subject's role)."""
+    data = asdict(row)
+    data["subject_role"] = data.pop("role")
+    return {field: data[field] for field in REPORTED_FIELDS}
+
+
+def id_index_for(id_type: str, id_number: str) -> str:
+    return crypto.blind_index(id_number, domain=f"id:{id_type}")
+
+
+def name_index_for(name: str) -> str:
+    return crypto.blind_index(name, domain="name")
+
+
+def subject_find(*, id_type: str, id_number: str) -> Subject | None:
+    """Exact lookup by a raw identifier (normalised here); never decrypts anything."""
+    normalised = normalize_id_number(id_type, id_number)
+    return Subject.objects.filter(id_index=id_index_for(id_type, normalised)).first()
+
+
+def subject_get_or_create(
+    *, subject_type: str, id_type: str, id_number: str, name: str, phone: str = ""
+) -> Subject:
+    """One subject per normalised identifier. Values must already be normalised."""
+    index = id_index_for(id_type, id_number)
+    subject = Subject.objects.filter(id_index=index).first()
+    if subject is not None:
+        if phone and not subject.phone:
+            subject.phone = phone
+            subject.phone_masked = mask_phone(phone)
+            subject.save(update_fields=["phone", "phone_masked", "updated_at"])
+        return subject
+    subject = Subject(
+        subject_type=subject_type,
+        id_type=id_type,
+        id_number=id_number,
+        id_index=index,
+        id_masked=mask_id_number(id_number),
+        name=name,
+        name_index=name_index_for(name),
+        name_masked=mask_name(name),
+        phone=phone,
+        phone_masked=mask_phone(phone) if phone else "",
+    )
+    try:
+        with transaction.atomic():
+            subject.save(force_insert=True)
+    except IntegrityError:
+        # Another transaction created the same subject a moment ago.
+        return Subject.objects.get(id_index=index)
+    return subject
+
+
+def subject_name_matches(subject: Subject, name: str) -> bool:
+    try:
+        return subject.name_index == name_index_for(normalize_name(name))
+    except ValueError:
+        return False
+
+
+@transaction.atomic
+def subject_reveal(*, subject: Subject, actor: User, request=None) -> dict[str, str]:
+    """The full identifier, name and phone, for roles allowed to see them; always audited."""
+    if not actor.has_perm("accounts.reveal_identifier"):
+        raise PermissionDenied
+    audit_record(actor=actor, action="subject.reveal", target=subject, request=request)
+    return {"id_number": subject.id_number, "name": subject.name, "phone": subject.phone}
+
+
+def _retention_until(settled_on: date) -> date:
+    years = settings.PORTAL_RETENTION_YEARS
+    try:
+        return settled_on.replace(year=settled_on.year + years)
+    except ValueError:  # 29 February
+        return settled_on.replace(year=settled_on.year + years, day=28)
+
+
+def _has_evidence(entry: Entry, *, new_files: int) -> bool:
+    if new_files or entry.category == Category.COURT_JUDGMENT and entry.case_number:
+        return True
+    if entry.import_batch_id and entry.import_batch.evidence.exists():
+        return True
+    return entry.pk is not None and entry.evidence.exists()
+
+
+def entry_report(
+    *,
+    actor: User,
+    member: Institution,
+    row: ParsedRow,
+    evidence: list[tuple[Any, CheckedUpload]] = (),
+    batch: ImportBatch | None = None,
+    source: str = Entry.Source.MEMBER,
+    auto_approve: bool = False,
+    request=None,
+    now: datetime | None = None,
+) -> tuple[Entry, str]:
+    """Report an entry, or re-report (update) the member's entry for the same contract and
+    subject. Returns (entry, "created" | "updated" | "unchanged"). The entry goes to review
+    (pending) unless its source is auto-approved."""
+    now = now or timezone.now()
+    if not actor.has_perm("accounts.report_entry") and not actor.has_perm("accounts.load_feeds"):
+        raise PermissionDenied
+    if not member.is_active:
+        raise ValidationError(_("Your institution is suspended and cannot report entries."))
+    with transaction.atomic():
+        subject = subject_get_or_create(
+            subject_type=row.subject_type,
+            id_type=row.id_type,
+            id_number=row.id_number,
+            name=row.name,
+            phone=row.phone,
+        )
+        fingerprint = row_fingerprint(row)
+        entry = (
+            Entry.objects.select_for_update()
+            .filter(member=member, contract_no=row.contract_no, subject=subject)
+            .first()
+        )
+        if entry is not None and entry.fingerprint == fingerprint and not evidence:
+            return entry, "unchanged"
+        outcome = "updated" if entry is not None else "created"
+        if entry is None:
+            entry = Entry(member=member, subject=subject, contract_no=row.contract_no)
+        elif entry.status == Entry.Status.EXPIRED:
+            raise ValidationError(
+                _("The entry for this contract expired on %(date)s and cannot be reported again.")
+                % {"date": entry.retention_until}
+            )
+        elif entry.settled_on and row.settled_on and row.settled_on > entry.settled_on:
+            raise ValidationError(
+                _("The settlement date cannot be moved later (it is %(date)s).")
+                % {"date": entry.settled_on}
+            )
+        for field, value in reported_values(row).items():
+            setattr(entry, field, value)
+        entry.fingerprint = fingerprint
+        entry.source = source
+        entry.import_batch = batch or (entry.import_batch if entry.pk else None)
+        entry.submitted_by = actor
+        entry.submitted_at = now
+        entry.return_reason = ""
+        entry.reviewed_by = None
+        entry.reviewed_at = None
+        if not _has_evidence(entry, new_files=len(evidence)):
+            raise ValidationError(
+                _("Evidence is required: attach a file (or give the court case number for a judgment).")
+            )
+        entry.status = Entry.Status.PENDING_REVIEW
+        if auto_approve:
+            _make_live(entry, now=now)
+        entry._history_user = actor
+        entry.save()
+        for f, checked in evidence:
+            evidence_add(entry=entry, f=f, checked=checked, actor=actor)
+        audit_record(
+            actor=actor,
+            action=f"entry.{'report' if outcome == 'created' else 're_report'}",
+            target=entry,
+            request=request,
+            details={"batch": batch.pk if batch else None, "auto_approved": auto_approve},
+            now=now,
+        )
+    return entry, outcome
+
+
+def evidence_add(*, entry: Entry | None = None, batch: ImportBatch | None = None, f, checked: CheckedUpload, actor: User) -> Evidence:
+    name = store_private(f, checked, folder="evidence")
+    return Evidence.objects.create(
+        entry=entry,
+        batch=batch,
+        file=name,
+        kind=checked.kind,
+        original_name=checked.original_name,
+        size=checked.size,
+        sha256=checked.sha256,
+        uploaded_by=actor,
+    )
+
+
+def _make_live(entry: Entry, *, now: datetime) -> None:
+    if entry.settled_on:
+        entry.status = Entry.Status.SETTLED
+        entry.retention_until = _retention_until(entry.settled_on)
+    else:
+        entry.status = Entry.Status.ACTIVE
+
+
+@transaction.atomic
+def entry_approve(*, entry: Entry, actor: User, request=None, now: datetime | None = None) -> Entry:
+    now = now or timezone.now()
+    if not actor.has_perm("accounts.review_entry"):
+        raise PermissionDenied
+    entry = Entry.objects.select_for_update().get(pk=entry.pk)
+    if entry.status != Entry.Status.PENDING_REVIEW:
+        raise ValidationError(_("Only an entry pending review can be approved."))
+    if entry.submitted_by_id == actor.pk:
+        raise ValidationError(_("You submitted this entry; another officer must approve it."))
+    _make_live(entry, now=now)
+    entry.reviewed_by = actor
+    entry.reviewed_at = now
+    entry._history_user = actor
+    entry.save()
+    audit_record(actor=actor, action="entry.approve", target=entry, request=request, now=now)
+    return entry
+
+
+@transaction.atomic
+def entry_return(
+    *, entry: Entry, actor: User, reason: str, request=None, now: datetime | None = None
+) -> Entry:
+    now = now or timezone.now()
+    if not actor.has_perm("accounts.review_entry"):
+        raise PermissionDenied
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say what the member must fix.")})
+    entry = Entry.objects.select_for_update().get(pk=entry.pk)
+    if entry.status != Entry.Status.PENDING_REVIEW:
+        raise ValidationError(_("Only an entry pending review can be returned."))
+    if entry.submitted_by_id == actor.pk:
+        raise ValidationError(_("You submitted this entry; another officer must review it."))
+    entry.status = Entry.Status.RETURNED
+    entry.return_reason = reason
+    entry.reviewed_by = actor
+    entry.reviewed_at = now
+    entry._history_user = actor
+    entry.save()
+    audit_record(
+        actor=actor, action="entry.return", target=entry, request=request, now=now,
+        details={"reason_length": len(reason)},
+    )
+    return entry
+
+
+def _check_member_owns(entry: Entry, actor: User) -> None:
+    if entry.member_id != actor.institution_id or not actor.has_perm("accounts.report_entry"):
+        raise PermissionDenied
+
+
+@transaction.atomic
+def entry_settle(
+    *, entry: Entry, actor: User, settled_on: date, request=None, now: datetime | None = None
+) -> Entry:
+    """Record repayment or the end of the behaviour. The retention clock starts at that date,
+    which can be corrected earlier but never moved later."""
+    now = now or timezone.now()
+    _check_member_owns(entry, actor)
+    entry = Entry.objects.select_for_update().get(pk=entry.pk)
+    today = timezone.localdate(now)
+    if settled_on > today:
+        raise ValidationError({"settled_on": _("The settlement date cannot be in the future.")})
+    if entry.status not in Entry.VISIBLE:
+        raise ValidationError(_("Only an active or settled entry can be settled."))
+    if entry.settled_on and settled_on > entry.settled_on:
+        raise ValidationError(
+            {"settled_on": _("The settlement date cannot be moved later (it is %(date)s).")
+             % {"date": entry.settled_on}}
+        )
+    if entry.delinquent_since and settled_on < entry.delinquent_since:
+        raise ValidationError(
+            {"settled_on": _("The settlement date cannot be before the overdue start date.")}
+        )
+    entry.settled_on = settled_on
+    entry.retention_until = _retention_until(settled_on)
+    entry.status = Entry.Status.SETTLED
+    entry._history_user = actor
+    entry.save()
+    audit_record(
+        actor=actor, action="entry.settle", target=entry, request=request, now=now,
+        details={"settled_on": settled_on.isoformat()},
+    )
+    return entry
+
+
+@transaction.atomic
+def entry_revoke(
+    *, entry: Entry, actor: User, reason: str, request=None, now: datetime | None = None
+) -> Entry:
+    now = now or timezone.now()
+    _check_member_owns(entry, actor)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason for revoking this entry.")})
+    entry = Entry.objects.select_for_update().get(pk=entry.pk)
+    if entry.status in (Entry.Status.REVOKED, Entry.Status.EXPIRED, Entry.Status.DELETED):
+        raise ValidationError(_("This entry is no longer on the register."))
+    entry.status = Entry.Status.REVOKED
+    entry.revoke_reason = reason
+    entry._history_user = actor
+    entry.save()
+    audit_record(actor=actor, action="entry.revoke", target=entry, request=request, now=now)
+    return entry
+
+
+@transaction.atomic
+def entry_set_statement(
+    *, entry: Entry, actor: User, statement: str, request=None
+) -> Entry:
+    """The subject's own statement (本人声明), taken down by platform staff."""
+    if not actor.has_perm("accounts.take_dispute") or actor.institution.kind != "operator":
+        raise PermissionDenied
+    entry = Entry.objects.select_for_update().get(pk=entry.pk)
+    entry.subject_statement = statement.strip()
+    entry._history_user = actor
+    entry.save(update_fields=["subject_statement", "updated_at"])
+    audit_record(actor=actor, action="entry.statement", target=entry, request=request)
+    return entry
+
+
+def entries_expire_due(*, today: date | None = None, batch_size: int = 1000) -> int:
+    """Expire every settled entry whose retention has run out. Keeps only a stub: workflow
+    dates and the category stay, free text and evidence go. Idempotent: a second run finds
+    nothing to do. Each batch commits on its own, so an interrupted run resumes."""
+    from django.core.files.storage import default_storage
+
+    today = today or timezone.localdate()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Entry.objects.select_for_update(skip_locked=True)
+                .filter(status=Entry.Status.SETTLED, retention_until__lte=today)
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                return expired
+            for entry in batch:
+                entry.status = Entry.Status.EXPIRED
+                entry.remarks = ""
+                entry.subject_statement = ""
+                entry._history_user = None
+                entry.save(update_fields=["status", "remarks", "subject_statement", "updated_at"])
+            files = list(Evidence.objects.filter(entry__in=batch).values_list("file", flat=True))
+            Evidence.objects.filter(entry__in=batch).delete()
+            audit_record(
+                actor=None,
+                action="entry.expire",
+                target_type="registry.entry",
+                details={"count": len(batch), "first": batch[0].pk, "last": batch[-1].pk},
+            )
+            transaction.on_commit(lambda files=files: [default_storage.delete(f) for f in files])
+            expired += len(batch)
