@@ -49,7 +49,7 @@ class IdentifierError(ValueError):
 
 # U+FF01–U+FF5E are the full-width forms of ASCII 0x21–0x7E; U+3000 is the ideographic space.
 _HALFWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
-_HALFWIDTH[0x3000] = 0x3000
+_HALFWIDTH[0x3000] = 0x20
 
 # Characters that sneak in from copy-paste (Word, Excel, web pages) and are never meaningful.
 _INVISIBLE = {code: None for code in (0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF)}

@@ -49,6 +49,7 @@ FINGERPRINT_VERSION = 1
 
 _CENT = Decimal("0.01")
 _SHOWN_MAX = 60  # characters of a bad value quoted back in a message
+_COLUMN_ORDER = {column.key: i for i, column in enumerate(COLUMNS)}
 
 
 class FieldError(ValueError):
@@ -392,11 +393,9 @@ def parse_row(values: Mapping[str, object], *, today: datetime.date) -> RowResul
     errors: list[tuple[str, object]] = []
     out: dict[str, object] = {}
 
-    def raw(key):
-        return values.get(key)
-
-    def text(key) -> str:
-        return cell_text(raw(key))
+    raw = values.get
+    texts = {key: cell_text(values.get(key)) for key in _COLUMN_ORDER}
+    text = texts.__getitem__
 
     def required(key, hint=None):
         if hint is None:
@@ -564,9 +563,6 @@ def _id_number_message(exc: IdentifierError, raw_value):
             error=exc.message,
         )
     return exc.message
-
-
-_COLUMN_ORDER = {column.key: i for i, column in enumerate(COLUMNS)}
 
 
 def _in_column_order(errors):

@@ -49,6 +49,9 @@ class Command(BaseCommand):
         if not settings.PORTAL_DEMO_DATA_ALLOWED:
             raise CommandError("Demo data is disabled in these settings (production).")
         rows = self._seed()
+        from registry.demo import seed_registry_demo
+
+        seed_registry_demo(reviewer=User.objects.get(username="reviewer"))
         if quiet:
             return
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})\n")
