@@ -25,6 +25,9 @@ from blacklist_portal.uploads import (
     store_private,
 )
 
+# Closing a FileResponse sends request_finished, which checks the database connection.
+pytestmark = pytest.mark.django_db
+
 MIB = 1024 * 1024
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -63,9 +64,19 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if services.totp_verify(user=request.user, token=form.cleaned_data["token"], request=request):
-            return redirect(request.GET.get("next") or "accounts:home")
+            return redirect(_safe_next(request) or "accounts:home")
         form.add_error("token", _("This code is not correct or has expired. Try the current one."))
     return render(request, "accounts/otp_verify.html", {"form": form})
+
+
+def _safe_next(request: HttpRequest) -> str | None:
+    """The `next` parameter if it points into this site, else None (no open redirect)."""
+    target = request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return None
 
 
 @login_required

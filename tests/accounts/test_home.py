@@ -7,7 +7,7 @@ ROLES = [r.value for r in Role]
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_lands_on_its_own_home_page(client, login, request, role):
+def test_each_role_lands_on_its_own_home_page(db, client, login, request, role):
     user = request.getfixturevalue(role)
     login(client, user)
 
@@ -22,7 +22,7 @@ def test_each_role_lands_on_its_own_home_page(client, login, request, role):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_a_user_cannot_open_another_roles_home(client, login, request, role):
+def test_a_user_cannot_open_another_roles_home(db, client, login, request, role):
     user = request.getfixturevalue(role)
     login(client, user)
 

@@ -36,7 +36,7 @@ def pages_for(user):
 
 
 @pytest.mark.parametrize("role", TWO_FACTOR_ROLES)
-def test_password_alone_reaches_nothing_but_the_code_page(client, request, role):
+def test_password_alone_reaches_nothing_but_the_code_page(db, client, request, role):
     user = request.getfixturevalue(role)
     client.force_login(user)  # password checked, no code yet
 
@@ -47,7 +47,7 @@ def test_password_alone_reaches_nothing_but_the_code_page(client, request, role)
 
 
 @pytest.mark.parametrize("role", TWO_FACTOR_ROLES)
-def test_a_valid_code_lets_them_in(client, request, totp, role):
+def test_a_valid_code_lets_them_in(db, client, request, totp, role):
     user = request.getfixturevalue(role)
     device = TOTPDevice.objects.get(user=user)
     client.force_login(user)
@@ -147,7 +147,7 @@ def test_the_code_page_honours_a_next_url_on_the_portal(client, review_officer, 
 
 
 @pytest.mark.parametrize("role", ONE_FACTOR_ROLES)
-def test_lender_and_counter_roles_do_not_need_a_code(client, request, role):
+def test_lender_and_counter_roles_do_not_need_a_code(db, client, request, role):
     user = request.getfixturevalue(role)
     client.force_login(user)
 

@@ -24,13 +24,16 @@ def record(n, **kwargs):
 def tamper(sql, params=()):
     """Rewrite the log behind the application's back, as someone with database access would.
     On PostgreSQL the append-only trigger is switched off first (inside the test's
-    transaction, which is rolled back afterwards)."""
+    transaction, which is rolled back afterwards). ALTER TABLE refuses while deferred
+    foreign-key checks are pending, so those are run first."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
         cursor.execute(sql, params)
         if connection.vendor == "postgresql":
             cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def set_seq(old, new):
