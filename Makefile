@@ -27,9 +27,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## Regenerate and compile translations after changing user-facing strings.
+## Regenerate and compile translations after changing user-facing strings (docs/translations.md).
+## English is the source language: only the Simplified Chinese catalogue exists.
 messages: $(STAMP)
-	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=tests --no-obsolete
+	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=tests --ignore=bench --ignore=var --no-obsolete
 	$(PY) manage.py compilemessages --ignore=.venv
 
 ## Print a demo user's current TOTP code: make totp USER=reviewer

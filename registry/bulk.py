@@ -26,11 +26,12 @@ from .importing import validate_file
 from .importing.columns import HeaderError
 from .importing.reader import FileFormatError
 from .importing.report import write_error_report
-from .importing.rows import ParsedRow, row_fingerprint
+from .importing.rows import ParsedRow
 from .models import Entry, ImportBatch, Subject
 from .services import (
     REPORTED_FIELDS,
     _retention_until,
+    entry_fingerprint,
     evidence_add,
     id_index_for,
     name_index_for,
@@ -282,7 +283,7 @@ def _load_chunk(batch, rows, *, now, auto_approve, source, processed) -> None:
     creates, updates, unchanged = [], [], 0
     for (contract_no, index), row in by_key.items():
         subject = subjects[index]
-        fingerprint = row_fingerprint(row)
+        fingerprint = entry_fingerprint(row)
         entry = existing.get((contract_no, subject.pk))
         if entry is not None and entry.fingerprint == fingerprint:
             unchanged += 1

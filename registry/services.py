@@ -51,6 +51,11 @@ def reported_values(row: ParsedRow) -> dict[str, Any]:
     return {field: data[field] for field in REPORTED_FIELDS}
 
 
+def entry_fingerprint(row: ParsedRow) -> str:
+    """Keyed hash of a row's content: equal rows are re-reports that change nothing."""
+    return row_fingerprint(row, key=crypto._keyring().blind_index_key)
+
+
 def id_index_for(id_type: str, id_number: str) -> str:
     return crypto.blind_index(id_number, domain=f"id:{id_type}")
 
@@ -158,7 +163,7 @@ def entry_report(
             name=row.name,
             phone=row.phone,
         )
-        fingerprint = row_fingerprint(row)
+        fingerprint = entry_fingerprint(row)
         entry = (
             Entry.objects.select_for_update()
             .filter(member=member, contract_no=row.contract_no, subject=subject)

@@ -155,4 +155,3 @@ def regulator(regulator_inst):
 @pytest.fixture
 def platform_admin(operator):
     return make_user("pat", operator, Role.PLATFORM_ADMIN)
-

@@ -4,7 +4,7 @@ page (401 under /api/). A new URL that is neither makes `test_every_url_is_cover
 import re
 import uuid
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
@@ -25,6 +25,7 @@ PUBLIC = {
     "root",  # a redirect to accounts:home, which itself requires login
     "admin:login",  # a redirect to the portal's login page
     "admin:logout",
+    "accounts:logout",  # POST only; ends whatever session there is
 }
 
 SAMPLE_UUID = str(uuid.UUID(int=1))
@@ -55,19 +56,20 @@ def _sample_value(converter, group_regex: str | None) -> str:
     return "1"
 
 
-def _walk(resolver, prefix="", namespace="", converters=None):
+def _walk(resolver, prefix="", namespace="", converters=None, route=""):
     converters = converters or {}
     for entry in resolver.url_patterns:
+        entry_route = route + str(entry.pattern).removeprefix("^")
         regex = entry.pattern.regex.pattern.removeprefix("^")
         entry_converters = {**converters, **getattr(entry.pattern, "converters", {})}
         if isinstance(entry, URLResolver):
             ns = namespace
             if entry.namespace:
                 ns = f"{namespace}{entry.namespace}:"
-            yield from _walk(entry, prefix + regex, ns, entry_converters)
+            yield from _walk(entry, prefix + regex, ns, entry_converters, entry_route)
         elif isinstance(entry, URLPattern):
             full_regex = prefix + regex
-            key = f"{namespace}{entry.name}" if entry.name else f"{namespace}{full_regex}"
+            key = f"{namespace}{entry.name}" if entry.name else f"{namespace}{entry_route}"
             fmt, params = normalize(full_regex)[0]
             values = {}
             for param in params:
@@ -89,7 +91,7 @@ def _is_login_redirect(response, requested) -> bool:
     if response.status_code != 302:
         return False
     target = urlsplit(response["Location"])
-    return target.path == LOGIN and target.query == f"next={quote(requested, safe='/')}"
+    return target.path == LOGIN and parse_qs(target.query) == {"next": [requested]}
 
 
 def test_the_walk_finds_the_portals_urls():
@@ -104,35 +106,69 @@ def test_each_sample_url_reaches_its_own_view(route):
     assert resolve(route.url).func is route.callback
 
 
+def coverage_problem(client, route: Route) -> str | None:
+    """None if the route answers an anonymous GET as it must; else what is wrong.
+
+    Public URLs answer (no server error); /api/ gives 401; the admin sends to its login URL,
+    which forwards to the portal's; everything else sends straight to the portal's login."""
+    response = client.get(route.url)
+    if route.key in PUBLIC:
+        return None if response.status_code < 500 else f"public page failed: {response}"
+    if route.url.startswith("/api/"):
+        return None if response.status_code == 401 else f"API answered {response.status_code}"
+    if route.key.startswith("admin:"):
+        admin_login = response.get("Location", "")
+        if response.status_code != 302 or urlsplit(admin_login).path != reverse("admin:login"):
+            return f"admin answered {response.status_code} {admin_login}"
+        if parse_qs(urlsplit(admin_login).query) != {"next": [route.url]}:
+            return f"admin login lost the page asked for: {admin_login}"
+        response = client.get(admin_login)
+        route = Route(route.key, admin_login, route.callback)
+    if not _is_login_redirect(response, route.url):
+        return (
+            f"{route.key} ({route.url}) answered an anonymous user with "
+            f"{response.status_code} {response.get('Location', '')}: protect it, or add it "
+            "to PUBLIC"
+        )
+    return None
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.key)
 def test_every_url_is_covered(client, db, route):
-    """Anonymous: public URLs answer; /api/ gives 401; everything else sends to login (the
-    admin via its own login URL, which forwards to the portal's)."""
-    if route.key in PUBLIC:
-        response = client.get(route.url)
-        assert response.status_code < 500, route.url
-        return
+    assert coverage_problem(client, route) is None
 
-    response = client.get(route.url)
 
-    if route.url.startswith("/api/"):
-        assert response.status_code == 401, route.url
-        return
-    if route.key.startswith("admin:") or route.url.startswith("/admin/"):
-        assert response.status_code == 302, route.url
-        admin_login = response["Location"]
-        assert urlsplit(admin_login).path == reverse("admin:login"), route.url
-        response = client.get(admin_login)
-        assert _is_login_redirect(response, admin_login), (route.url, response)
-        return
-    assert _is_login_redirect(response, route.url), (
-        f"{route.key} ({route.url}) answered an anonymous user with "
-        f"{response.status_code} {response.get('Location', '')}: protect it, or add it to PUBLIC"
-    )
+def test_an_unprotected_url_would_be_caught(client, db, settings):
+    from types import ModuleType
+
+    from django.http import HttpResponse
+    from django.urls import include, path
+
+    from blacklist_portal import urls as portal_urls
+
+    def leaky(request, **kwargs):
+        return HttpResponse("personal data")
+
+    urlconf = ModuleType("leaky_urls")
+    urlconf.urlpatterns = [
+        *portal_urls.urlpatterns,
+        path("leak/<int:pk>/", leaky, name="leak"),
+        path("api/v1/leak/", leaky, name="api_leak"),
+        path("more/", include(([path("unnamed/", leaky)], "more"))),
+    ]
+    settings.ROOT_URLCONF = urlconf
+    routes = {r.key: r for r in all_routes()}
+
+    assert "leak" in coverage_problem(client, routes["leak"])
+    assert coverage_problem(client, routes["api_leak"]) == "API answered 200"
+    unnamed = next(r for k, r in routes.items() if k.startswith("more:"))
+    assert unnamed.url == "/more/unnamed/"
+    assert "PUBLIC" in coverage_problem(client, unnamed)
+    assert coverage_problem(client, routes["accounts:user_list"]) is None
 
 
 def test_public_names_all_exist():
-    assert PUBLIC <= {r.key for r in ROUTES}
+    assert {r.key for r in ROUTES} >= PUBLIC
 
 
 def test_public_pages_reveal_nothing_to_anonymous_users(client, db):
@@ -149,44 +185,77 @@ class TestAdmin:
     def test_other_roles_get_404(self, db, client, login, request, role):
         login(client, request.getfixturevalue(role))
 
-        assert client.get("/admin/").status_code == 404
-        assert client.get("/admin/accounts/user/").status_code == 404
+        for url in ("/admin/", "/admin/accounts/user/", "/admin/audit/auditevent/"):
+            response = client.get(url, follow=True)
+            assert response.status_code == 404, url
+            assert b"Django administration" not in response.content
 
     def test_a_verified_platform_admin_gets_in(self, client, login, platform_admin):
         login(client, platform_admin)
 
-        assert client.get("/admin/").status_code == 200
+        response = client.get("/admin/")
+
+        assert response.status_code == 200
+        assert response.context["user"] == platform_admin
+
+    def test_a_verified_platform_admin_can_manage_institutions_and_users(
+        self, client, login, platform_admin, lender_staff
+    ):
+        login(client, platform_admin)
+
+        index = client.get("/admin/")
+        models = {m["object_name"] for app in index.context["app_list"] for m in app["models"]}
+
+        assert {"Institution", "User"} <= models
+        assert client.get("/admin/accounts/institution/").status_code == 200
         assert client.get("/admin/accounts/user/").status_code == 200
+        assert client.get(f"/admin/accounts/user/{lender_staff.pk}/change/").status_code == 200
 
     def test_an_unverified_platform_admin_is_sent_to_the_code_page(self, client, platform_admin):
         client.force_login(platform_admin)
 
-        response = client.get("/admin/")
-
-        assert response["Location"] == reverse("accounts:otp_verify")
+        for url in ("/admin/", "/admin/accounts/user/"):
+            assert client.get(url)["Location"] == reverse("accounts:otp_verify"), url
 
     def test_anonymous_ends_up_on_the_portal_login(self, client, db):
         response = client.get("/admin/", follow=True)
 
-        assert response.redirect_chain[-1][0].startswith(f"{LOGIN}?next=")
+        assert urlsplit(response.redirect_chain[-1][0]).path == LOGIN
         assert response.status_code == 200
         assert response.templates[0].name == "accounts/login.html"
 
-    def test_the_user_admin_offers_only_role_groups_and_active_institutions(
-        self, client, login, platform_admin, lender_a, lender_b
+    def test_the_user_form_offers_only_role_groups_and_active_institutions(
+        self, lender_a, lender_b
     ):
         from django.contrib.auth.models import Group
 
+        from blacklist_portal.accounts.admin import UserAdminForm
         from blacklist_portal.accounts.models import Institution
 
         Group.objects.create(name="not-a-role")
         lender_b.status = Institution.Status.SUSPENDED
         lender_b.save()
-        login(client, platform_admin)
 
-        form = client.get("/admin/accounts/user/add/").context["adminform"].form
+        form = UserAdminForm()
 
         assert {g.name for g in form.fields["groups"].queryset} == set(Role.values)
         institutions = set(form.fields["institution"].queryset)
         assert lender_a in institutions
         assert lender_b not in institutions
+
+    def test_the_user_form_refuses_a_role_that_does_not_fit_the_institution(self, lender_a):
+        from django.contrib.auth.models import Group
+
+        from blacklist_portal.accounts.admin import UserAdminForm
+
+        form = UserAdminForm(
+            data={
+                "username": "newbie",
+                "institution": lender_a.pk,
+                "groups": [Group.objects.get(name="review_officer").pk],
+                "is_active": True,
+            }
+        )
+
+        assert not form.is_valid()
+        assert "groups" in form.errors

@@ -82,29 +82,41 @@ def detect_csv_encoding(path: Path) -> str:
     """``utf-8-sig`` for a BOM, else ``utf-8`` if the whole file is valid UTF-8, else
     ``gb18030`` (a superset of GBK, which Chinese Excel uses for CSV) if it decodes as that.
 
-    Reads the file in chunks through incremental decoders, so memory stays flat.
+    Reads the file in chunks through incremental decoders, so memory stays flat. The same
+    pass refuses a NUL byte anywhere: it is never text, and the database cannot store it.
     """
     with path.open("rb") as f:
-        if f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
-            return "utf-8-sig"
-    for encoding in ("utf-8", "gb18030"):
-        if _decodes_as(path, encoding):
-            return encoding
+        has_bom = f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+    is_utf8 = _decodes_as(path, "utf-8", refuse_nul=True)
+    if is_utf8:
+        return "utf-8-sig" if has_bom else "utf-8"
+    if not has_bom and _decodes_as(path, "gb18030"):
+        return "gb18030"
     raise FileFormatError(
         _("The file's text encoding could not be recognised; save it as UTF-8 or GBK.")
     )
 
 
-def _decodes_as(path: Path, encoding: str) -> bool:
+def _decodes_as(path: Path, encoding: str, *, refuse_nul: bool = False) -> bool:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    try:
-        with path.open("rb") as f:
-            while chunk := f.read(CHUNK_SIZE):
-                decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
+    valid = True
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            if refuse_nul and b"\x00" in chunk:
+                raise FileFormatError(_("The file is not a CSV text file."))
+            if valid:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    if not refuse_nul:
+                        return False
+                    valid = False  # read on: a NUL further on is the clearer message
+    if valid:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            valid = False
+    return valid
 
 
 def _csv_rows(path: Path, encoding: str) -> Iterator[tuple[int, list]]:
@@ -117,6 +129,10 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[tuple[int, list]]:
                 values = next(reader)
             except StopIteration:
                 return
+            except UnicodeDecodeError as exc:  # the file changed since its encoding was checked
+                raise FileFormatError(
+                    _("The file's text encoding could not be recognised; save it as UTF-8 or GBK.")
+                ) from exc
             except csv.Error as exc:
                 raise FileFormatError(
                     format_lazy(

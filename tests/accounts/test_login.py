@@ -134,7 +134,7 @@ class TestLockout:
         assert [r.status_code for r in responses] == [200] * 4
 
     def test_lock_holds_until_thirty_minutes_have_passed(self, client, lender_staff):
-        assert settings.AXES_COOLOFF_TIME == timedelta(minutes=30)
+        assert timedelta(minutes=30) == settings.AXES_COOLOFF_TIME
         self.fail(client, "alice", 5)
 
         AccessAttempt.objects.update(attempt_time=_minutes_ago(29))

@@ -43,7 +43,11 @@ def test_password_change_refuses_a_weak_password_next_to_the_field(client, login
 
     response = client.post(
         reverse("accounts:password_change"),
-        {"old_password": PASSWORD, "new_password1": "abcdefghijkl", "new_password2": "abcdefghijkl"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "abcdefghijkl",
+            "new_password2": "abcdefghijkl",
+        },
     )
 
     assert response.status_code == 200

@@ -16,12 +16,12 @@ ONE_FACTOR_ROLES = ["lender_staff", "lender_admin", "counter_clerk"]
 
 
 def test_the_roles_that_require_two_factor_are_exactly_those_of_the_issue():
-    assert ROLES_REQUIRING_2FA == {
+    assert {
         Role.REVIEW_OFFICER,
         Role.SENIOR_REVIEW_OFFICER,
         Role.REGULATOR,
         Role.PLATFORM_ADMIN,
-    }
+    } == ROLES_REQUIRING_2FA
 
 
 def pages_for(user):
@@ -128,9 +128,7 @@ def test_the_code_page_stays_on_the_portal_after_verifying(client, review_office
     device = TOTPDevice.objects.get(user=review_officer)
     client.force_login(review_officer)
 
-    response = client.post(
-        VERIFY_URL + "?next=https://evil.example/phish", {"token": totp(device)}
-    )
+    response = client.post(VERIFY_URL + "?next=https://evil.example/phish", {"token": totp(device)})
 
     assert response.status_code == 302
     assert response["Location"] == HOME_URL

@@ -112,9 +112,7 @@ class TestInvite:
         login(client, lender_admin)
 
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                INVITE, invite_data(roles=["lender_staff", "lender_admin"])
-            )
+            response = client.post(INVITE, invite_data(roles=["lender_staff", "lender_admin"]))
 
         assert response.status_code == 302
         assert response["Location"] == USER_LIST
@@ -222,8 +220,8 @@ class TestInvite:
         assert mail.outbox == []
 
     @pytest.mark.parametrize(
-        "role", ["review_officer", "senior_review_officer", "counter_clerk", "regulator",
-                 "platform_admin"]
+        "role",
+        ["review_officer", "senior_review_officer", "counter_clerk", "regulator", "platform_admin"],
     )
     def test_the_form_refuses_roles_a_lender_admin_may_not_give(
         self, client, login, lender_admin, role
@@ -240,8 +238,13 @@ class TestInvite:
 
     @pytest.mark.parametrize(
         "role",
-        [Role.REVIEW_OFFICER, Role.SENIOR_REVIEW_OFFICER, Role.COUNTER_CLERK, Role.REGULATOR,
-         Role.PLATFORM_ADMIN],
+        [
+            Role.REVIEW_OFFICER,
+            Role.SENIOR_REVIEW_OFFICER,
+            Role.COUNTER_CLERK,
+            Role.REGULATOR,
+            Role.PLATFORM_ADMIN,
+        ],
     )
     def test_the_service_refuses_roles_a_lender_admin_may_not_give(self, lender_admin, role):
         with pytest.raises(ValidationError):
@@ -256,9 +259,7 @@ class TestInvite:
 
         assert not User.objects.filter(username="bella").exists()
 
-    def test_the_service_refuses_to_invite_into_another_institution(
-        self, lender_admin, lender_b
-    ):
+    def test_the_service_refuses_to_invite_into_another_institution(self, lender_admin, lender_b):
         with pytest.raises(PermissionDenied):
             services.user_invite(
                 actor=lender_admin,
@@ -320,9 +321,14 @@ class TestRoles:
         event = AuditEvent.objects.get(action="user.set_roles")
         assert event.actor == lender_admin
         assert event.target_id == str(lender_staff.pk)
-        assert event.details == {"before": ["lender_staff"], "after": ["lender_staff", "lender_admin"]}
+        assert event.details == {
+            "before": ["lender_staff"],
+            "after": ["lender_staff", "lender_admin"],
+        }
 
-    def test_the_roles_page_shows_the_current_roles(self, client, login, lender_admin, lender_staff):
+    def test_the_roles_page_shows_the_current_roles(
+        self, client, login, lender_admin, lender_staff
+    ):
         login(client, lender_admin)
 
         response = client.get(roles_url(lender_staff))

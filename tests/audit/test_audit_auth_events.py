@@ -13,8 +13,9 @@ def actions():
 
 
 def test_a_login_is_recorded_with_user_institution_and_ip(client, lender_staff):
-    client.post(LOGIN, {"username": "alice", "password": "Lamp-orbit-2931"},
-                REMOTE_ADDR="198.51.100.20")
+    client.post(
+        LOGIN, {"username": "alice", "password": "Lamp-orbit-2931"}, REMOTE_ADDR="198.51.100.20"
+    )
 
     event = AuditEvent.objects.get(action="auth.login")
     assert event.actor == lender_staff

@@ -78,7 +78,11 @@ class TestAppending:
             actor=lender_admin,
             action="test.roundtrip",
             target=lender_admin,
-            details={"amount": __import__("decimal").Decimal("12.50"), "ratio": 0.1, "n": [1, "二"]},
+            details={
+                "amount": __import__("decimal").Decimal("12.50"),
+                "ratio": 0.1,
+                "n": [1, "二"],
+            },
         )
 
         stored = AuditEvent.objects.get(pk=written.pk)
@@ -169,9 +173,12 @@ class TestAppendOnly:
     def test_the_database_refuses_a_raw_update(self, db):
         record(2)
 
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("UPDATE audit_auditevent SET action = 'x' WHERE seq = 1")
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("UPDATE audit_auditevent SET action = 'x' WHERE seq = 1")
 
         assert AuditEvent.objects.get(seq=1).action == "test.event1"
 
@@ -179,9 +186,12 @@ class TestAppendOnly:
     def test_the_database_refuses_a_raw_delete(self, db):
         record(2)
 
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM audit_auditevent WHERE seq = 2")
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("DELETE FROM audit_auditevent WHERE seq = 2")
 
         assert AuditEvent.objects.count() == 2
 
@@ -263,8 +273,9 @@ class TestTamperingIsFoundWhereItStarts:
         self.assert_broken_at(2, "content does not match")
 
     def test_editing_a_rows_time(self, events):
-        tamper("UPDATE audit_auditevent SET occurred_at = %s WHERE seq = 4",
-               [events[0].occurred_at])
+        tamper(
+            "UPDATE audit_auditevent SET occurred_at = %s WHERE seq = 4", [events[0].occurred_at]
+        )
 
         self.assert_broken_at(4, "content does not match")
 
@@ -352,8 +363,7 @@ class TestTamperingIsFoundWhereItStarts:
                 row.action = "test.innocent"
             new_hash = chain_hash(prev, payload_of(row))
             tamper(
-                "UPDATE audit_auditevent SET action = %s, prev_hash = %s, hash = %s "
-                "WHERE seq = %s",
+                "UPDATE audit_auditevent SET action = %s, prev_hash = %s, hash = %s WHERE seq = %s",
                 [row.action, prev, new_hash, seq],
             )
             prev = new_hash

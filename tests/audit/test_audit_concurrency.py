@@ -12,9 +12,7 @@ THREADS = 4
 EVENTS_PER_THREAD = 10
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL"
-)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_appends_never_fork_the_chain():
     start = threading.Barrier(THREADS)
