@@ -194,7 +194,7 @@ class RowMaker:
         self.today = today
         self.yesterday = today - datetime.timedelta(days=1)
         self.native = native
-        self.tag = f"{seed % 1_000_000:06d}"
+        self.tag = str(seed)  # contract numbers XD<seed>-<year>-<row>: unique per seed
         self.recent: deque = deque(maxlen=2000)  # subjects that may report a second contract
         self._categories = [c for c in CATEGORIES]
         self._category_weights = [c[2] for c in CATEGORIES]
@@ -529,7 +529,9 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     parser.add_argument("--out", type=Path, help="default: bench-out/gen-<rows>.<format>")
-    parser.add_argument("--seed", type=int, default=1, help="also tags the contract numbers")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="also tags the contract numbers (XD<seed>-...)"
+    )
     parser.add_argument("--bad-rate", type=float, default=0.01)
     parser.add_argument(
         "--today",

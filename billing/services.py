@@ -271,13 +271,17 @@ def _next_sequence(member: Institution, month: date) -> int:
     return volume.count
 
 
-def fee_charge(*, query: Query, now: datetime) -> FeeLine:
-    """Price a billable query by the schedule in force and the member's volume this month."""
-    month = _month_start(_shanghai_today(now))
-    sequence = _next_sequence(query.member, month)
-    rule, amount = _price(channel=query.channel, purpose=query.purpose, hit=query.hit, sequence=sequence, now=now)
+def fee_price(*, member: Institution, channel: str, purpose: str, hit: bool, now: datetime) -> tuple[int, PriceRule | None, Decimal]:
+    """(n-th billable query of the member's month, rule, amount) by the schedule in force."""
+    sequence = _next_sequence(member, _month_start(_shanghai_today(now)))
+    rule, amount = _price(channel=channel, purpose=purpose, hit=hit, sequence=sequence, now=now)
+    return sequence, rule, amount
+
+
+def fee_line_create(*, query: Query, sequence: int, rule: PriceRule | None, now: datetime) -> FeeLine:
     return FeeLine.objects.create(
-        query=query, member=query.member, month=month, sequence=sequence, rule=rule, amount=amount, created_at=now
+        query=query, member=query.member, month=_month_start(_shanghai_today(now)), sequence=sequence,
+        rule=rule, amount=query.fee, created_at=now,
     )
 
 
@@ -337,12 +341,14 @@ def query_run(
                 result=result,
                 created_at=now,
             )
-            query.save(force_insert=True)
             # A query whose name does not match the ID on file shows nothing and costs nothing.
             if name_ok:
-                line = fee_charge(query=query, now=now)
-                query.fee = line.amount
-                Query.objects.filter(pk=query.pk).update(fee=line.amount)
+                sequence, rule, query.fee = fee_price(
+                    member=member, channel=channel, purpose=req.purpose, hit=query.hit, now=now
+                )
+            query.save(force_insert=True)
+            if name_ok:
+                fee_line_create(query=query, sequence=sequence, rule=rule, now=now)
             audit_record(
                 actor=actor, institution=member, action="query.run", target=query, request=request, now=now,
                 details={"channel": channel, "purpose": req.purpose, "hit": query.hit,

@@ -211,6 +211,12 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 
+# --- Cache (API rate limits) -------------------------------------------------------------------
+# Per-process memory by default; in production Redis, shared by every web process.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+PORTAL_API_RATE_LIMIT = env.int("PORTAL_API_RATE_LIMIT", default=600)  # requests per minute per key
+PORTAL_BATCH_MAX_SUBJECTS = 10_000
+
 # --- E-mail ---------------------------------------------------------------------------------
 # Default: each message is written as a file under var/mail/. Production: EMAIL_URL=smtp://…
 vars().update(env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}"))
@@ -261,6 +267,10 @@ PORTAL_IMPORT_MAX_BYTES = env.int("PORTAL_IMPORT_MAX_BYTES", default=200 * 1024 
 
 CELERY_BEAT_SCHEDULE.update(
     {
+        "billing-monthly-statements": {
+            "task": "billing.monthly_statements",
+            "schedule": crontab(day_of_month=1, hour=2, minute=0),
+        },
         "registry-expire-entries": {
             "task": "registry.expire_entries",
             "schedule": crontab(hour=1, minute=30),
