@@ -39,3 +39,16 @@ totp: $(STAMP)
 
 clean-var:
 	rm -rf var/portal.sqlite3* var/celery var/private var/mail
+
+## Bulk import benchmark (issues 3 and 7): ROWS rows as CSV (GB18030) and as XLSX through the
+## real import path against PostgreSQL (creates the database if missing, migrates it); prints
+## a Markdown table and writes bench-out/import-<format>-<rows>.json. make bench-import ROWS=1000
+ROWS ?= 100000
+.PHONY: bench-import
+bench-import: DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
+bench-import: $(STAMP)
+	export DATABASE_URL='$(DATABASE_URL)' DJANGO_SETTINGS_MODULE=blacklist_portal.settings.base; \
+	$(PY) -m bench.import_bench --create-db-only && \
+	$(PY) manage.py migrate --noinput && \
+	$(PY) -m bench.import_bench --rows $(ROWS) --format csv && \
+	$(PY) -m bench.import_bench --rows $(ROWS) --format xlsx

@@ -113,9 +113,18 @@ FOREIGN_NAMES = (
     "JOHN SMITH", "Maria Garcia", "KIM MINJUN", "TANAKA HIROSHI", "NGUYEN VAN AN",
     "Olga Petrova", "DAVID LEE", "Anna Müller",
 )  # fmt: skip
-CITIES = ("北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "武汉", "重庆", "西安", "苏州", "长沙")
-FIRM_WORDS = ("恒信", "华泰", "鑫源", "宏达", "瑞丰", "永安", "金诚", "盛世", "天成", "嘉禾", "润德", "海川")
-INDUSTRIES = ("贸易", "科技", "建材", "餐饮管理", "物流", "电子", "服装", "农业开发", "装饰工程", "网络科技")
+CITIES = (
+    "北京", "上海", "广州", "深圳", "杭州", "南京",
+    "成都", "武汉", "重庆", "西安", "苏州", "长沙",
+)  # fmt: skip
+FIRM_WORDS = (
+    "恒信", "华泰", "鑫源", "宏达", "瑞丰", "永安",
+    "金诚", "盛世", "天成", "嘉禾", "润德", "海川",
+)  # fmt: skip
+INDUSTRIES = (
+    "贸易", "科技", "建材", "餐饮管理", "物流",
+    "电子", "服装", "农业开发", "装饰工程", "网络科技",
+)  # fmt: skip
 FIRM_SUFFIXES = ("有限公司", "有限责任公司", "股份有限公司", "商贸有限公司")
 # (court, case-number prefix: province abbreviation + court code)
 COURTS = (
@@ -190,7 +199,7 @@ class RowMaker:
     amounts are written as real Excel dates and numbers instead of text."""
 
     def __init__(self, *, seed: int, today: datetime.date, native: bool):
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311  (reproducible test data, no secret)
         self.today = today
         self.yesterday = today - datetime.timedelta(days=1)
         self.native = native
@@ -268,7 +277,9 @@ class RowMaker:
         if r < 0.86:
             return self._person_ric()
         if r < 0.94:
-            body = "91" + rng.choice(REGIONS) + "".join(rng.choice(_USCC_ALPHABET) for _ in range(9))
+            body = (
+                "91" + rng.choice(REGIONS) + "".join(rng.choice(_USCC_ALPHABET) for _ in range(9))
+            )
             name = (
                 rng.choice(CITIES)
                 + rng.choice(FIRM_WORDS)
@@ -387,13 +398,13 @@ class RowMaker:
             court_name, code = rng.choice(COURTS)
             year = judgment_date.year - (1 if rng.random() < 0.3 else 0)
             left, right = ("（", "）") if rng.random() < 0.3 else ("(", ")")
-            case_number = f"{left}{year}{right}{code}{rng.choice(CASE_KINDS)}{rng.randint(1, 29999)}号"
+            case_number = (
+                f"{left}{year}{right}{code}{rng.choice(CASE_KINDS)}{rng.randint(1, 29999)}号"
+            )
 
         start = judgment_date or delinquent_since or today - datetime.timedelta(days=3 * 365)
         notified_on = self._date_between(start + datetime.timedelta(days=7), yesterday)
-        settled_on = (
-            self._date_between(notified_on, yesterday) if rng.random() < 0.1 else None
-        )
+        settled_on = self._date_between(notified_on, yesterday) if rng.random() < 0.1 else None
         notice_term, notice_value, _weight = rng.choices(
             NOTICE_METHODS, weights=self._notice_weights
         )[0]

@@ -352,14 +352,14 @@ def query_run(
             audit_record(
                 actor=actor, institution=member, action="query.run", target=query, request=request, now=now,
                 details={"channel": channel, "purpose": req.purpose, "hit": query.hit,
-                         "api_key": api_key.pk if api_key else None},
+                         "api_key_id": api_key.pk if api_key else None},
             )
             return query
     except QueryRefused as refused:
         audit_record(
             actor=actor, institution=member, action="query.refused", request=request, now=now,
             details={"reason": refused.code, "channel": channel, "purpose": req.purpose,
-                     "api_key": api_key.pk if api_key else None},
+                     "api_key_id": api_key.pk if api_key else None},
         )
         raise
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounts:home", permanent=False), name="root"),
     path("accounts/", include("blacklist_portal.accounts.urls")),
     path("registry/", include("registry.urls")),
+    path("billing/", include("billing.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("admin/", portal_admin.urls),

@@ -11,6 +11,7 @@ import mode a `tests/registry/__init__.py` would shadow the real `registry` app.
 
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import translation
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -52,6 +53,13 @@ def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
     return f"{totp.token():0{device.digits}d}"
 
 
+def zh(text) -> str:
+    """`text` as a page shows it by default (zh-hans). Tests that look for a message in a page
+    use this, so they hold whether or not the message has been translated yet."""
+    with translation.override("zh-hans"):
+        return translation.gettext(text) if isinstance(text, str) else str(text)
+
+
 def sign_in(client, user: User) -> None:
     """Sign the user in; users whose role requires it are also two-factor verified."""
     client.force_login(user)
@@ -72,6 +80,12 @@ def login():
 @pytest.fixture
 def totp():
     return totp_code
+
+
+@pytest.fixture(name="zh")
+def zh_fixture():
+    """zh(text): the text as the default (Chinese) page shows it."""
+    return zh
 
 
 @pytest.fixture

@@ -11,6 +11,14 @@ NAV_ITEMS = [
     (_("Bulk files"), "registry:batch_list", "accounts.report_entry"),
     (_("Review queue"), "registry:review_queue", "accounts.review_entry"),
     (_("Data feeds"), "registry:feed_list", "accounts.load_feeds"),
+    (_("Query"), "billing:query_create", "accounts.query_register"),
+    (_("Consents"), "billing:consent_list", "accounts.query_register"),
+    (_("Counter"), "billing:counter_home", "accounts.serve_counter"),
+    (_("Query log"), "billing:query_log", "accounts.query_register"),
+    (_("Query log"), "billing:query_log", "accounts.supervise"),
+    (_("Statements"), "billing:statement_list", "accounts.view_statements"),
+    (_("Statements"), "billing:statement_list", "accounts.manage_prices"),
+    (_("API keys"), "billing:apikey_list", "accounts.manage_api_keys"),
     (_("Users"), "accounts:user_list", "accounts.manage_institution_users"),
 ]
 
@@ -26,6 +34,8 @@ def navigation(request):
         try:
             url = reverse(url_name)
         except NoReverseMatch:
+            continue
+        if any(i["url"] == url for i in items):
             continue
         items.append({"label": label, "url": url, "active": request.path.startswith(url)})
     if user.has_role(Role.PLATFORM_ADMIN):

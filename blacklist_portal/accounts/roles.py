@@ -129,6 +129,7 @@ HOME_TASKS: dict[str, list[tuple]] = {
         (_("Report an entry"), _("Report a borrower's default or fraud, with prior notice and evidence."), "registry:entry_create"),
         (_("My entries"), _("Entries your institution reported, their review status and settlement."), "registry:entry_list"),
         (_("Query the register"), _("Check a borrower with their signed consent before lending."), "billing:query_create"),
+        (_("Consents"), _("Upload a borrower's signed authorisation before querying."), "billing:consent_upload"),
         (_("Verification requests"), _("Disputes about your entries that wait for your answer."), "disputes:verification_inbox"),
     ],
     Role.LENDER_ADMIN: [
@@ -146,6 +147,7 @@ HOME_TASKS: dict[str, list[tuple]] = {
     ],
     Role.COUNTER_CLERK: [
         (_("Self-query"), _("A walk-in borrower's own report, after checking the ID card in person."), "billing:counter_self_query"),
+        (_("Today at the counter"), _("Queries and receipts of today."), "billing:counter_home"),
         (_("Representative query"), _("A query brought by a member's representative with a paper consent."), "billing:counter_member_query"),
         (_("Correction request"), _("Take a borrower's correction request on paper."), "disputes:intake"),
     ],
@@ -153,9 +155,11 @@ HOME_TASKS: dict[str, list[tuple]] = {
         (_("Dashboard"), _("The market and each member at a glance."), "supervision:dashboard"),
         (_("Complaints"), _("Complaints against members, within 30 days."), "supervision:complaint_list"),
         (_("Audit log"), _("Every change and every reading of personal data."), "supervision:audit_log"),
+        (_("Query log"), _("Every query of every member."), "billing:query_log"),
     ],
     Role.PLATFORM_ADMIN: [
         (_("Administration"), _("Institutions, users, price schedules."), "admin:index"),
         (_("Data feeds"), _("Load court-judgment and bureau files."), "registry:feed_list"),
+        (_("Statements"), _("Members' monthly statements; generate on demand, mark paid."), "billing:statement_list"),
     ],
 }

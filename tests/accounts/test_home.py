@@ -7,7 +7,7 @@ ROLES = [r.value for r in Role]
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_lands_on_its_own_home_page(db, client, login, request, role):
+def test_each_role_lands_on_its_own_home_page(db, client, login, request, role, zh):
     user = request.getfixturevalue(role)
     login(client, user)
 
@@ -18,7 +18,7 @@ def test_each_role_lands_on_its_own_home_page(db, client, login, request, role):
     page = client.get(response["Location"])
     assert page.status_code == 200
     assert page.context["role"] == Role(role)
-    assert str(Role(role).label) in page.content.decode()
+    assert zh(Role(role).label) in page.content.decode()
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -49,13 +49,13 @@ def test_a_user_with_two_roles_lands_on_the_higher_one_and_may_open_both(
     assert HOME_ORDER.index(Role.LENDER_ADMIN) < HOME_ORDER.index(Role.LENDER_STAFF)
 
 
-def test_a_user_without_a_role_is_told_so(client, login, user_factory):
+def test_a_user_without_a_role_is_told_so(client, login, user_factory, zh):
     login(client, user_factory("nobody"))
 
     response = client.get(reverse("accounts:home"))
 
     assert response.status_code == 200
-    assert "No role assigned" in response.content.decode()
+    assert zh("No role assigned") in response.content.decode()
 
 
 def test_the_root_url_sends_a_signed_in_user_home(client, login, lender_staff):

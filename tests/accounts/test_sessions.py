@@ -68,7 +68,7 @@ def _set_login_time(client, seconds_ago):
     session.save()
 
 
-def test_an_active_session_ends_twelve_hours_after_login(client, login, lender_staff):
+def test_an_active_session_ends_twelve_hours_after_login(client, login, lender_staff, zh):
     login(client, lender_staff)
     _set_login_time(client, 12 * 3600 + 5)
 
@@ -79,7 +79,7 @@ def test_an_active_session_ends_twelve_hours_after_login(client, login, lender_s
     assert "_auth_user_id" not in client.session
     assert is_sent_to_login(client.get(HOME_URL))
     login_page = client.get(LOGIN_URL)
-    assert "Your session has ended" in login_page.content.decode()
+    assert zh("Your session has ended. Please sign in again.") in login_page.content.decode()
 
 
 def test_a_session_just_under_twelve_hours_old_goes_on(client, login, lender_staff):

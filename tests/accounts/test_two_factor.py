@@ -73,7 +73,9 @@ def test_verify_page_shows_a_labelled_code_field(client, review_officer):
     assert 'autocomplete="one-time-code"' in html
 
 
-def test_an_invalid_code_is_refused_with_a_message_next_to_the_field(client, review_officer, totp):
+def test_an_invalid_code_is_refused_with_a_message_next_to_the_field(
+    client, review_officer, totp, zh
+):
     device = TOTPDevice.objects.get(user=review_officer)
     accepted = {totp(device, steps_ahead=s) for s in (-1, 0, 1)}  # the tolerance window
     wrong = next(c for c in ("123456", "654321", "111111", "222222") if c not in accepted)
@@ -83,18 +85,19 @@ def test_an_invalid_code_is_refused_with_a_message_next_to_the_field(client, rev
 
     assert response.status_code == 200
     error_list = _field_errors(response.content.decode(), "id_token")
-    assert "This code is not correct or has expired" in error_list
+    assert zh("This code is not correct or has expired. Try the current one.") in error_list
     assert client.get(HOME_URL)["Location"] == VERIFY_URL
     assert AuditEvent.objects.filter(action="auth.otp_failed", actor=review_officer).count() == 1
 
 
-def test_a_code_that_is_not_six_digits_is_refused_next_to_the_field(client, review_officer):
+def test_a_code_that_is_not_six_digits_is_refused_next_to_the_field(client, review_officer, zh):
     client.force_login(review_officer)
 
     response = client.post(VERIFY_URL, {"token": "12ab"})
 
     assert response.status_code == 200
-    assert "Enter the six digits" in _field_errors(response.content.decode(), "id_token")
+    message = zh("Enter the six digits shown in your authenticator app.")
+    assert message in _field_errors(response.content.decode(), "id_token")
     assert client.get(HOME_URL)["Location"] == VERIFY_URL
 
 
@@ -204,7 +207,7 @@ class TestEnrolment:
         )
         assert AuditEvent.objects.filter(action="auth.otp_enrolled", actor=new_officer).exists()
 
-    def test_a_wrong_code_leaves_the_device_unconfirmed(self, client, new_officer, totp):
+    def test_a_wrong_code_leaves_the_device_unconfirmed(self, client, new_officer, totp, zh):
         client.force_login(new_officer)
         client.get(ENROL_URL)
         device = TOTPDevice.objects.get(user=new_officer)
@@ -214,7 +217,8 @@ class TestEnrolment:
         response = client.post(ENROL_URL, {"token": wrong})
 
         assert response.status_code == 200
-        assert "This code is not correct" in _field_errors(response.content.decode(), "id_token")
+        message = zh("This code is not correct. Check the time on your phone.")
+        assert message in _field_errors(response.content.decode(), "id_token")
         device.refresh_from_db()
         assert device.confirmed is False
         assert client.get(HOME_URL)["Location"] == VERIFY_URL

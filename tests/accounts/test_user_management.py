@@ -451,14 +451,14 @@ class TestDeactivate:
         assert other_lender_staff.is_active is True
         assert not AuditEvent.objects.filter(action="user.deactivate").exists()
 
-    def test_an_admin_cannot_deactivate_themselves(self, client, login, lender_admin):
+    def test_an_admin_cannot_deactivate_themselves(self, client, login, lender_admin, zh):
         login(client, lender_admin)
 
         response = client.post(active_url(lender_admin), {"active": "0"}, follow=True)
 
         lender_admin.refresh_from_db()
         assert lender_admin.is_active is True
-        assert "You cannot deactivate your own account." in response.content.decode()
+        assert zh("You cannot deactivate your own account.") in response.content.decode()
         assert not AuditEvent.objects.filter(action="user.deactivate").exists()
 
     def test_it_needs_a_post(self, client, login, lender_admin, lender_staff):

@@ -52,6 +52,9 @@ class Command(BaseCommand):
         from registry.demo import seed_registry_demo
 
         seed_registry_demo(reviewer=User.objects.get(username="reviewer"))
+        from billing.demo import seed_billing_demo
+
+        seed_billing_demo()
         if quiet:
             return
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})\n")
