@@ -144,14 +144,22 @@ def entry_report(
     batch: ImportBatch | None = None,
     source: str = Entry.Source.MEMBER,
     auto_approve: bool = False,
+    api_key=None,
     request=None,
     now: datetime | None = None,
 ) -> tuple[Entry, str]:
     """Report an entry, or re-report (update) the member's entry for the same contract and
     subject. Returns (entry, "created" | "updated" | "unchanged"). The entry goes to review
-    (pending) unless its source is auto-approved."""
+    (pending) unless its source is auto-approved.
+
+    Through the API there is no person: pass `api_key` (the member's own key); the entry is
+    attributed to the admin who created the key, and the audit row names the key."""
     now = now or timezone.now()
-    if not actor.has_perm("accounts.report_entry") and not actor.has_perm("accounts.load_feeds"):
+    if api_key is not None:
+        if api_key.member_id != member.pk or member.kind != Institution.Kind.LENDER:
+            raise PermissionDenied
+        actor = api_key.created_by
+    elif not actor.has_perm("accounts.report_entry") and not actor.has_perm("accounts.load_feeds"):
         raise PermissionDenied
     if not member.is_active:
         raise ValidationError(_("Your institution is suspended and cannot report entries."))
@@ -210,7 +218,8 @@ def entry_report(
             action=f"entry.{'report' if outcome == 'created' else 're_report'}",
             target=entry,
             request=request,
-            details={"batch": batch.pk if batch else None, "auto_approved": auto_approve},
+            details={"batch": batch.pk if batch else None, "auto_approved": auto_approve,
+                     "api_key_id": api_key.pk if api_key is not None else None},
             now=now,
         )
     return entry, outcome

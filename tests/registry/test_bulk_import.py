@@ -194,8 +194,13 @@ def test_an_xlsx_workbook_with_real_dates_and_numbers_loads(
 
 def test_english_headers_and_values_load(client, staff, django_capture_on_commit_callbacks):
     r = row(
-        1, subject_type="person", id_type="RIC", role="guarantor", category="guarantor_default",
-        notice_method="letter", delinquent_since="",
+        1,
+        subject_type="person",
+        id_type="RIC",
+        role="guarantor",
+        category="guarantor_default",
+        notice_method="letter",
+        delinquent_since="",
     )
     content = csv_bytes([r], headers=[f"  {a.upper()} " for a in ALIASES])
 
@@ -204,7 +209,9 @@ def test_english_headers_and_values_load(client, staff, django_capture_on_commit
 
     entry = Entry.objects.get()
     assert (entry.subject_role, entry.category, entry.notice_method) == (
-        "guarantor", "guarantor_default", "letter",
+        "guarantor",
+        "guarantor_default",
+        "letter",
     )
 
 
@@ -212,12 +219,19 @@ def test_court_judgment_rows_need_no_evidence_file(
     client, staff, django_capture_on_commit_callbacks
 ):
     judgment = row(
-        1, category="法院判决未履行", overdue_amount="", delinquent_since="",
-        court_name="北京市朝阳区人民法院", case_number="〔2023〕京0105执1234号",
+        1,
+        category="法院判决未履行",
+        overdue_amount="",
+        delinquent_since="",
+        court_name="北京市朝阳区人民法院",
+        case_number="〔2023〕京0105执1234号",
         judgment_date="2023-05-06",
     )
     batch = upload(
-        client, django_capture_on_commit_callbacks, "f.csv", csv_bytes([judgment, row(2)]),
+        client,
+        django_capture_on_commit_callbacks,
+        "f.csv",
+        csv_bytes([judgment, row(2)]),
         evidence=False,
     )
 
@@ -348,7 +362,9 @@ def test_a_changed_row_updates_its_entry_and_leaves_the_others(
     history_rows = Entry.history.count()
 
     second = upload(
-        client, django_capture_on_commit_callbacks, "g.csv",
+        client,
+        django_capture_on_commit_callbacks,
+        "g.csv",
         csv_bytes([row(1), row(2, overdue_amount="9999.00")]),
     )
     load(client, django_capture_on_commit_callbacks, second, "all")
@@ -364,22 +380,33 @@ def test_a_settlement_date_later_than_the_one_on_file_is_an_error(
     client, staff, lender_a, review_officer, django_capture_on_commit_callbacks
 ):
     values = {
-        "subject_type": "person", "id_type": "RIC", "id_number": ric(1), "name": "张三",
-        "role": "borrower", "contract_no": "HT-0001", "category": "overdue",
-        "loan_amount": "12345.60", "overdue_amount": "2345.60",
-        "delinquent_since": days_ago(100).isoformat(), "notified_on": days_ago(20).isoformat(),
+        "subject_type": "person",
+        "id_type": "RIC",
+        "id_number": ric(1),
+        "name": "张三",
+        "role": "borrower",
+        "contract_no": "HT-0001",
+        "category": "overdue",
+        "loan_amount": "12345.60",
+        "overdue_amount": "2345.60",
+        "delinquent_since": days_ago(100).isoformat(),
+        "notified_on": days_ago(20).isoformat(),
         "notice_method": "sms",
     }
     f = SimpleUploadedFile("x.pdf", PDF)
     entry, _ = services.entry_report(
-        actor=staff, member=lender_a, row=parse_row(values, today=TODAY).data,
+        actor=staff,
+        member=lender_a,
+        row=parse_row(values, today=TODAY).data,
         evidence=[(f, check_upload(f))],
     )
     services.entry_approve(entry=entry, actor=review_officer)
     services.entry_settle(entry=entry, actor=staff, settled_on=days_ago(30))
 
     batch = upload(
-        client, django_capture_on_commit_callbacks, "f.csv",
+        client,
+        django_capture_on_commit_callbacks,
+        "f.csv",
         csv_bytes([row(1, settled_on=days_ago(10).isoformat())]),
     )
 
@@ -398,7 +425,9 @@ def test_an_unknown_column_rejects_the_file_with_the_problem_on_the_page(
     client, staff, django_capture_on_commit_callbacks
 ):
     headers = [*CHINESE_HEADERS[:-1], "备考"]  # a typo of 备注
-    batch = upload(client, django_capture_on_commit_callbacks, "f.csv", csv_bytes([row(1)], headers=headers))
+    batch = upload(
+        client, django_capture_on_commit_callbacks, "f.csv", csv_bytes([row(1)], headers=headers)
+    )
 
     assert batch.status == ImportBatch.Status.REJECTED
     assert "Unknown column “备考”" in batch.problem
@@ -413,7 +442,9 @@ def test_a_missing_required_column_rejects_the_file(
     client, staff, django_capture_on_commit_callbacks
 ):
     headers = [h if h != "告知日期" else "" for h in CHINESE_HEADERS]
-    batch = upload(client, django_capture_on_commit_callbacks, "f.csv", csv_bytes([row(1)], headers=headers))
+    batch = upload(
+        client, django_capture_on_commit_callbacks, "f.csv", csv_bytes([row(1)], headers=headers)
+    )
 
     assert batch.status == ImportBatch.Status.REJECTED
     assert "Required column 告知日期 (notified_on) is missing." in batch.problem

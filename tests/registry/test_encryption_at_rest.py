@@ -109,8 +109,12 @@ def test_a_database_dump_contains_no_identifier_in_clear(
     assert response.status_code == 302
     # 2. the service, with a lower-case x and spaces
     entry_2 = report(
-        lender_staff, lender_a,
-        id_number=" " + RIC_2[:-1] + "x ", name=NAME_2, phone=PHONE_2, contract_no="SVC-1",
+        lender_staff,
+        lender_a,
+        id_number=" " + RIC_2[:-1] + "x ",
+        name=NAME_2,
+        phone=PHONE_2,
+        contract_no="SVC-1",
     )
     services.entry_approve(entry=entry_2, actor=review_officer)
     # 3. a bulk file
@@ -119,7 +123,9 @@ def test_a_database_dump_contains_no_identifier_in_clear(
     f = SimpleUploadedFile("batch.csv", f"{header}\n{line}\n".encode())
     with django_capture_on_commit_callbacks(execute=True):
         batch = bulk.batch_create(
-            actor=lender_staff, member=lender_a, f=f,
+            actor=lender_staff,
+            member=lender_a,
+            f=f,
             checked=check_upload(f, allowed=SPREADSHEET_KINDS),
         )
     with django_capture_on_commit_callbacks(execute=True):
@@ -136,9 +142,21 @@ def test_a_database_dump_contains_no_identifier_in_clear(
     dump = dump_database()
 
     forbidden = [
-        RIC_1, RIC_1.lower(), LEGACY_15, RIC_2, RIC_2.lower(), RIC_3, RIC_3.lower(),
-        NAME_1, NAME_2, NAME_3, "买买提", "艾力",
-        PHONE_1, PHONE_2, PHONE_3,
+        RIC_1,
+        RIC_1.lower(),
+        LEGACY_15,
+        RIC_2,
+        RIC_2.lower(),
+        RIC_3,
+        RIC_3.lower(),
+        NAME_1,
+        NAME_2,
+        NAME_3,
+        "买买提",
+        "艾力",
+        PHONE_1,
+        PHONE_2,
+        PHONE_3,
     ]
     leaked = [value for value in forbidden if value in dump]
     assert leaked == []
@@ -158,7 +176,9 @@ def test_identifiers_are_stored_as_authenticated_tokens(lender_staff, lender_a):
     subject = Subject.objects.get(pk=pk)
     assert (subject.id_number, subject.name, subject.phone) == (RIC_1, NAME_1, PHONE_1)
     assert (subject.id_masked, subject.name_masked, subject.phone_masked) == (
-        "110105********002X", "张**", "138****5678",
+        "110105********002X",
+        "张**",
+        "138****5678",
     )
     # A token copied to another column does not decrypt there.
     with pytest.raises(crypto.CipherError):
@@ -191,7 +211,9 @@ def test_history_of_a_subject_keeps_only_masked_copies(lender_staff, lender_a):
 
 
 def test_the_stored_fingerprint_does_not_reveal_the_id_number(lender_staff, lender_a):
-    entry = report(lender_staff, lender_a, id_number=RIC_1, name=NAME_1, phone="", contract_no="C-1")
+    entry = report(
+        lender_staff, lender_a, id_number=RIC_1, name=NAME_1, phone="", contract_no="C-1"
+    )
 
     # What a dump shows: the masked ID number (region and the last 4), the entry's fields,
     # the fingerprint. Knowing the person's name, only the 8 digits of the birth date are

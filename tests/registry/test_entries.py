@@ -356,7 +356,11 @@ def test_a_legacy_15_digit_id_number_is_the_same_subject_as_its_18_digit_form(
 def test_a_guarantor_and_a_borrower_on_one_contract_are_two_entries(lender_staff, lender_a):
     borrower, _ = report(lender_staff, lender_a, id_number=ric(1), role="borrower")
     guarantor, outcome = report(
-        lender_staff, lender_a, id_number=ric(2), name="李四", role="guarantor",
+        lender_staff,
+        lender_a,
+        id_number=ric(2),
+        name="李四",
+        role="guarantor",
         category="guarantor_default",
     )
 

@@ -41,8 +41,10 @@ def client(client):
 @pytest.fixture
 def court(db) -> Institution:
     return Institution.objects.create(
-        name="最高人民法院失信被执行人名单", kind=Institution.Kind.COURT_SOURCE,
-        uscc="11100000000013127D", region="全国",
+        name="最高人民法院失信被执行人名单",
+        kind=Institution.Kind.COURT_SOURCE,
+        uscc="11100000000013127D",
+        region="全国",
     )
 
 
@@ -54,7 +56,9 @@ def court_feed(court) -> FeedSource:
 @pytest.fixture
 def bureau_feed(db) -> FeedSource:
     bureau = Institution.objects.create(
-        name="百行征信有限公司", kind=Institution.Kind.BUREAU, uscc="91440300MA5EYUH77D",
+        name="百行征信有限公司",
+        kind=Institution.Kind.BUREAU,
+        uscc="91440300MA5EYUH77D",
         region="广东省",
     )
     return FeedSource.objects.create(institution=bureau, source=Entry.Source.BUREAU)
@@ -63,13 +67,24 @@ def bureau_feed(db) -> FeedSource:
 def judgment_row(n: int) -> list[str]:
     case = f"(2024)苏0102执{100 + n}号"
     values = {
-        "subject_type": "个人", "id_type": "居民身份证", "id_number": ric(n), "name": "赵六",
-        "phone": "", "role": "借款人", "contract_no": case, "category": "法院判决未履行",
-        "loan_amount": "30000", "overdue_amount": "", "delinquent_since": "",
-        "court_name": "南京市玄武区人民法院", "case_number": case,
+        "subject_type": "个人",
+        "id_type": "居民身份证",
+        "id_number": ric(n),
+        "name": "赵六",
+        "phone": "",
+        "role": "借款人",
+        "contract_no": case,
+        "category": "法院判决未履行",
+        "loan_amount": "30000",
+        "overdue_amount": "",
+        "delinquent_since": "",
+        "court_name": "南京市玄武区人民法院",
+        "case_number": case,
         "judgment_date": (TODAY - datetime.timedelta(days=90)).isoformat(),
         "notified_on": (TODAY - datetime.timedelta(days=60)).isoformat(),
-        "notice_method": "信函", "settled_on": "", "remarks": "",
+        "notice_method": "信函",
+        "settled_on": "",
+        "remarks": "",
     }
     return [values[c.key] for c in COLUMNS]
 
@@ -106,7 +121,9 @@ def admin_client(client, login, platform_admin):
 def test_a_court_feed_creates_court_entries_pending_review(
     admin_client, platform_admin, court, court_feed, django_capture_on_commit_callbacks
 ):
-    batch = load_feed(admin_client, django_capture_on_commit_callbacks, court_feed, judgment_file(1, 2))
+    batch = load_feed(
+        admin_client, django_capture_on_commit_callbacks, court_feed, judgment_file(1, 2)
+    )
 
     assert batch.is_feed
     assert batch.member == court
@@ -159,8 +176,12 @@ def test_a_bureau_feed_is_tagged_with_its_source_and_needs_evidence(
     row = judgment_row(1)
     keys = [c.key for c in COLUMNS]
     overdue = dict(zip(keys, row, strict=True)) | {
-        "category": "逾期", "court_name": "", "case_number": "", "judgment_date": "",
-        "overdue_amount": "3000", "contract_no": "BH-0001",
+        "category": "逾期",
+        "court_name": "",
+        "case_number": "",
+        "judgment_date": "",
+        "overdue_amount": "3000",
+        "contract_no": "BH-0001",
         "delinquent_since": (TODAY - datetime.timedelta(days=45)).isoformat(),
     }
     out = io.StringIO(newline="")
@@ -169,7 +190,10 @@ def test_a_bureau_feed_is_tagged_with_its_source_and_needs_evidence(
     writer.writerow([overdue[k] for k in keys])
 
     batch = load_feed(
-        admin_client, django_capture_on_commit_callbacks, bureau_feed, out.getvalue().encode(),
+        admin_client,
+        django_capture_on_commit_callbacks,
+        bureau_feed,
+        out.getvalue().encode(),
         evidence=SimpleUploadedFile("extract.pdf", PDF, content_type="application/pdf"),
     )
 
@@ -212,7 +236,9 @@ def test_a_blank_or_malformed_source_is_a_form_error_not_a_500(admin_client, cou
 def test_the_feed_pages_list_sources_and_batches(
     admin_client, court_feed, django_capture_on_commit_callbacks
 ):
-    batch = load_feed(admin_client, django_capture_on_commit_callbacks, court_feed, judgment_file(1))
+    batch = load_feed(
+        admin_client, django_capture_on_commit_callbacks, court_feed, judgment_file(1)
+    )
 
     upload_page = admin_client.get(reverse("registry:feed_upload"))
     listing = admin_client.get(reverse("registry:feed_list"))

@@ -396,7 +396,9 @@ def test_expiry_leaves_no_free_text_in_the_entry_history(settled):
     assert not settled.history.exclude(subject_statement="").exists()
 
 
-def test_an_expired_entry_is_not_shown_in_queries_nor_reported_again(settled, lender_staff, lender_a):
+def test_an_expired_entry_is_not_shown_in_queries_nor_reported_again(
+    settled, lender_staff, lender_a
+):
     services.entries_expire_due(today=settled.retention_until)
 
     with pytest.raises(ValidationError, match="expired"):

@@ -186,7 +186,9 @@ def test_evidence_checks_ownership(client, login, entry, other_lender_staff, cou
     for user in (other_lender_staff, counter_clerk):
         client.logout()
         login(client, user)
-        assert client.get(reverse("registry:evidence_download", args=[evidence.pk])).status_code == 404
+        assert (
+            client.get(reverse("registry:evidence_download", args=[evidence.pk])).status_code == 404
+        )
     assert not AuditEvent.objects.filter(action="evidence.download").exists()
 
 
@@ -257,7 +259,9 @@ def test_the_reveal_button_is_offered_only_to_roles_that_may_reveal(
 def test_revealing_is_a_post(client, login, entry, review_officer):
     login(client, review_officer)
 
-    assert client.get(reverse("registry:subject_reveal", args=[entry.subject_id])).status_code == 405
+    assert (
+        client.get(reverse("registry:subject_reveal", args=[entry.subject_id])).status_code == 405
+    )
     assert not AuditEvent.objects.filter(action="subject.reveal").exists()
 
 
@@ -283,8 +287,14 @@ def test_my_entries_filter_by_status_category_and_contract(
 ):
     judgment = report(lender_staff, lender_a, 1)
     fraud = report(
-        lender_staff, lender_a, 2, category="fraud", court_name="", case_number="",
-        judgment_date="", evidence=True,
+        lender_staff,
+        lender_a,
+        2,
+        category="fraud",
+        court_name="",
+        case_number="",
+        judgment_date="",
+        evidence=True,
     )
     services.entry_approve(entry=fraud, actor=review_officer)
     login(client, lender_staff)
@@ -338,7 +348,9 @@ def test_my_entries_never_counts_the_whole_table(client, login, lender_staff, le
 
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(reverse("registry:entry_list"))
-        second = client.get(reverse("registry:entry_list"), {"page": "2", "category": "court_judgment"})
+        second = client.get(
+            reverse("registry:entry_list"), {"page": "2", "category": "court_judgment"}
+        )
 
     assert response.context["page"].has_next
     assert len(response.context["page"]) == 50
@@ -381,7 +393,9 @@ def test_the_csv_export_is_audited_with_its_filters(client, login, lender_staff,
     report(lender_staff, lender_a, 1)
     login(client, lender_staff)
 
-    response = client.get(reverse("registry:entry_list"), {"format": "csv", "status": "pending_review"})
+    response = client.get(
+        reverse("registry:entry_list"), {"format": "csv", "status": "pending_review"}
+    )
     b"".join(response.streaming_content)
 
     event = AuditEvent.objects.get(action="entry.export")
@@ -389,9 +403,7 @@ def test_the_csv_export_is_audited_with_its_filters(client, login, lender_staff,
     assert event.details["filters"] == {"status": "pending_review"}
 
 
-def test_the_csv_export_checks_ownership(
-    client, login, lender_staff, lender_a, other_lender_staff
-):
+def test_the_csv_export_checks_ownership(client, login, lender_staff, lender_a, other_lender_staff):
     report(lender_staff, lender_a, 1)
     login(client, other_lender_staff)
 

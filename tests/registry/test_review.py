@@ -154,9 +154,7 @@ def test_a_reviewer_recorded_as_submitter_cannot_approve(entry, review_officer):
     assert not AuditEvent.objects.filter(action="entry.approve").exists()
 
 
-def test_the_submitter_approving_through_the_page_is_told_no(
-    client, login, user_factory, operator
-):
+def test_the_submitter_approving_through_the_page_is_told_no(client, login, user_factory, operator):
     both = user_factory("maker", Role.LENDER_STAFF, Role.REVIEW_OFFICER, institution=operator)
     entry = report(both, operator)
     login(client, both)
@@ -397,17 +395,32 @@ def queue(lender_staff, lender_a, other_lender_staff, lender_b):
             lender_staff, lender_a, 1, now=now - datetime.timedelta(days=20), loan_amount="1000"
         ),
         "a_fraud_mid_recent": report(
-            lender_staff, lender_a, 2, now=now - datetime.timedelta(days=5),
-            category="fraud", overdue_amount="", delinquent_since="", loan_amount="5000",
+            lender_staff,
+            lender_a,
+            2,
+            now=now - datetime.timedelta(days=5),
+            category="fraud",
+            overdue_amount="",
+            delinquent_since="",
+            loan_amount="5000",
         ),
         "a_overdue_big_now": report(lender_staff, lender_a, 3, now=now, loan_amount="20000"),
         "b_overdue_mid_old": report(
-            other_lender_staff, lender_b, 4, now=now - datetime.timedelta(days=20),
+            other_lender_staff,
+            lender_b,
+            4,
+            now=now - datetime.timedelta(days=20),
             loan_amount="5000",
         ),
         "b_fraud_big_recent": report(
-            other_lender_staff, lender_b, 5, now=now - datetime.timedelta(days=5),
-            category="fraud", overdue_amount="", delinquent_since="", loan_amount="20000",
+            other_lender_staff,
+            lender_b,
+            5,
+            now=now - datetime.timedelta(days=5),
+            category="fraud",
+            overdue_amount="",
+            delinquent_since="",
+            loan_amount="20000",
         ),
     }
 
