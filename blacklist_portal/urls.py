@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("blacklist_portal.accounts.urls")),
     path("registry/", include("registry.urls")),
     path("billing/", include("billing.urls")),
+    path("inbox/", include("blacklist_portal.inbox.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("admin/", portal_admin.urls),

@@ -402,3 +402,54 @@ def entries_expire_due(*, today: date | None = None, batch_size: int = 1000) -> 
             )
             transaction.on_commit(lambda files=files: [default_storage.delete(f) for f in files])
             expired += len(batch)
+
+
+# --- Changes made by disputes (disputes.services calls these) ---------------------------------
+
+# What a dispute decision may correct on an entry.
+CORRECTABLE_FIELDS = ("loan_amount", "overdue_amount", "delinquent_since", "settled_on", "category")
+
+
+@transaction.atomic
+def entry_correct(*, entry: Entry, actor: User, changes: dict, reason: str, now: datetime | None = None) -> Entry:
+    """Correct an entry after a dispute. The history keeps the old values."""
+    now = now or timezone.now()
+    entry = Entry.objects.select_for_update().get(pk=entry.pk)
+    unknown = set(changes) - set(CORRECTABLE_FIELDS)
+    if unknown:
+        raise ValidationError(_("These fields cannot be corrected: %(f)s") % {"f": ", ".join(sorted(unknown))})
+    for field, value in changes.items():
+        setattr(entry, field, value)
+    if "settled_on" in changes and entry.settled_on:
+        entry.retention_until = _retention_until(entry.settled_on)
+        if entry.status == Entry.Status.ACTIVE:
+            entry.status = Entry.Status.SETTLED
+    entry._change_reason = reason[:100]
+    entry._history_user = actor
+    entry.save()
+    audit_record(actor=actor, action="entry.correct", target=entry, now=now,
+                 details={"fields": sorted(changes)})
+    return entry
+
+
+@transaction.atomic
+def entry_delete_by_dispute(*, entry: Entry, actor: User, now: datetime | None = None) -> Entry:
+    """Remove an entry from the register after a dispute; a stub stays for the record."""
+    now = now or timezone.now()
+    entry = Entry.objects.select_for_update().get(pk=entry.pk)
+    entry.status = Entry.Status.DELETED
+    entry.disputed = False
+    entry._history_user = actor
+    entry.save()
+    audit_record(actor=actor, action="entry.delete_by_dispute", target=entry, now=now)
+    return entry
+
+
+def entries_set_dispute_flag(*, entry_ids: list[int], flagged: bool) -> int:
+    """Show or hide 存在异议 on entries. Callers pass the entries whose open disputes changed."""
+    changed = 0
+    for entry in Entry.objects.select_for_update().filter(pk__in=entry_ids).exclude(disputed=flagged):
+        entry.disputed = flagged
+        entry.save(update_fields=["disputed", "updated_at"])
+        changed += 1
+    return changed

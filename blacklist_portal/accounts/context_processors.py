@@ -40,4 +40,10 @@ def navigation(request):
         items.append({"label": label, "url": url, "active": request.path.startswith(url)})
     if user.has_role(Role.PLATFORM_ADMIN):
         items.append({"label": _("Administration"), "url": reverse("admin:index"), "active": False})
-    return {"nav_items": items, "user_roles": [r.label for r in user.roles]}
+    from blacklist_portal.inbox.services import unread_count
+
+    return {
+        "nav_items": items,
+        "user_roles": [r.label for r in user.roles],
+        "inbox_unread": unread_count(user),
+    }

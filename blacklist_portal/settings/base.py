@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "blacklist_portal.accounts",
     "blacklist_portal.audit",
+    "blacklist_portal.inbox",
     "registry",
     "disputes",
     "billing",
@@ -271,9 +272,24 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "billing.monthly_statements",
             "schedule": crontab(day_of_month=1, hour=2, minute=0),
         },
+        "inbox-send-outbox": {"task": "inbox.send_outbox", "schedule": 60.0},
         "registry-expire-entries": {
             "task": "registry.expire_entries",
             "schedule": crontab(hour=1, minute=30),
         },
     }
 )
+
+# --- Disputes (product.md "Disputes") ---------------------------------------------------------
+PORTAL_DISPUTE_DECISION_DAYS = env.int("PORTAL_DISPUTE_DECISION_DAYS", default=20)  # 条例 Art. 25
+PORTAL_DISPUTE_EXTENSION_DAYS = env.int("PORTAL_DISPUTE_EXTENSION_DAYS", default=10)
+PORTAL_DISPUTE_VERIFICATION_DAYS = env.int("PORTAL_DISPUTE_VERIFICATION_DAYS", default=5)  # FCRA §1681i(a)(2)
+PORTAL_DISPUTE_APPEAL_DAYS = env.int("PORTAL_DISPUTE_APPEAL_DAYS", default=15)
+# Reminders to the assignee this many days before the decision is due.
+PORTAL_DISPUTE_REMINDER_DAYS = env.list("PORTAL_DISPUTE_REMINDER_DAYS", cast=int, default=[5, 2, 1])
+PORTAL_DISPUTE_NOTIFY_QUERIERS_DAYS = 90
+PORTAL_DISPUTE_SWEEP_SECONDS = env.float("PORTAL_DISPUTE_SWEEP_SECONDS", default=900.0)
+CELERY_BEAT_SCHEDULE["disputes-sweep"] = {
+    "task": "disputes.sweep",
+    "schedule": PORTAL_DISPUTE_SWEEP_SECONDS,
+}

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 from openpyxl import Workbook, load_workbook
@@ -457,6 +458,18 @@ def test_a_file_that_is_not_a_spreadsheet_is_refused_at_upload(client, staff):
 
     assert response.status_code == 200
     assert response.context["form"].errors["file"]
+    assert ImportBatch.objects.count() == 0
+
+
+@override_settings(PORTAL_IMPORT_MAX_BYTES=100)
+def test_an_oversized_bulk_file_is_refused_at_upload(client, staff):
+    response = client.post(
+        reverse("registry:batch_upload"),
+        {"file": SimpleUploadedFile("f.csv", csv_bytes([row(1)]))},
+    )
+
+    assert response.status_code == 200
+    assert "This file is too large" in response.context["form"].errors["file"][0]
     assert ImportBatch.objects.count() == 0
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 from stdnum.cn import ric as stdnum_ric
@@ -253,6 +254,20 @@ def test_an_html_page_renamed_png_is_refused_next_to_the_evidence_field(
     assert counts() == before
 
 
+@override_settings(PORTAL_UPLOAD_MAX_BYTES=64)
+def test_an_oversized_evidence_file_is_refused_next_to_the_evidence_field(
+    client, login, lender_staff
+):
+    login(client, lender_staff)
+    before = counts()
+
+    response = post_form(client)  # the PDF is larger than 64 bytes
+
+    assert response.status_code == 200
+    assert "This file is too large" in field_errors(response, "evidence")
+    assert counts() == before
+
+
 def test_a_negative_amount_is_refused_next_to_its_field(client, login, lender_staff):
     login(client, lender_staff)
     before = counts()
@@ -378,6 +393,21 @@ def test_re_reporting_an_expired_entry_is_refused(lender_staff, lender_a):
 
     with pytest.raises(ValidationError, match="expired"):
         report(lender_staff, lender_a, overdue_amount="1.00", evidence=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: services.entry_report refuses a re-report only for EXPIRED entries; an entry "
+    "deleted after a dispute is put back into review by the member re-sending its contract",
+)
+def test_re_reporting_an_entry_deleted_after_a_dispute_is_refused(lender_staff, lender_a):
+    entry, _ = report(lender_staff, lender_a)
+    Entry.objects.filter(pk=entry.pk).update(status=Entry.Status.DELETED)
+
+    with pytest.raises(ValidationError):
+        report(lender_staff, lender_a, overdue_amount="1.00", evidence=False)
+    entry.refresh_from_db()
+    assert entry.status == Entry.Status.DELETED
 
 
 def test_a_suspended_member_cannot_report(lender_staff, lender_a):

@@ -356,7 +356,15 @@ def test_my_entries_never_counts_the_whole_table(client, login, lender_staff, le
     assert len(response.context["page"]) == 50
     assert len(second.context["page"]) == 5
     sql = [q["sql"].upper() for q in ctx.captured_queries]
-    assert not [s for s in sql if "COUNT(" in s]
+    counts = [s for s in sql if "COUNT(" in s]
+    # The only count allowed is the page header's unread-inbox badge: one user's unread
+    # notifications, not the list's rows.
+    assert not [s for s in counts if not _is_inbox_badge(s)]
+    assert not [s for s in counts if "REGISTRY_" in s]
+
+
+def _is_inbox_badge(sql: str) -> bool:
+    return 'FROM "INBOX_NOTIFICATION"' in sql and '"USER_ID" =' in sql
 
 
 # --- CSV export --------------------------------------------------------------------------------
@@ -410,3 +418,36 @@ def test_the_csv_export_checks_ownership(client, login, lender_staff, lender_a, 
     rows = _csv_rows(client.get(reverse("registry:entry_list"), {"format": "csv"}))
 
     assert len(rows) == 1  # the header only
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: views._entries_csv writes member-typed text (contract_no) unescaped; a value "
+    "starting with = + - @ runs as a formula in Excel (the error report already guards this)",
+)
+def test_the_csv_export_neutralises_formulas(client, login, lender_staff, lender_a):
+    report(lender_staff, lender_a, 1, contract_no='=HYPERLINK("http://evil.example","x")')
+    login(client, lender_staff)
+
+    rows = _csv_rows(client.get(reverse("registry:entry_list"), {"format": "csv"}))
+
+    assert not rows[1][0].startswith(("=", "+", "-", "@"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: views.entry_edit fills the form from the shared Subject in clear "
+    "(_initial_from_entry), so a member sees the phone another member supplied, unmasked and "
+    "unaudited",
+)
+def test_the_edit_form_does_not_disclose_another_members_data(
+    client, login, lender_staff, lender_a, other_lender_staff, lender_b
+):
+    report(lender_staff, lender_a, 1, phone=PHONE)  # lender A knows the phone
+    theirs = report(other_lender_staff, lender_b, 1, phone="", contract_no="B-1")  # B does not
+    login(client, other_lender_staff)
+
+    response = client.get(reverse("registry:entry_edit", args=[theirs.pk]))
+
+    assert response.status_code == 200
+    assert PHONE not in response.content.decode()

@@ -1,0 +1,1 @@
+"""The JSON API for members' software, versioned under /api/v1/ (docs/api.md)."""

@@ -1,0 +1,373 @@
+"""Batch screening for post-loan monitoring: up to PORTAL_BATCH_MAX_SUBJECTS subjects in one
+request, each checked against its own consent and logged and billed exactly like a single query
+(a Query row with channel "batch", a fee line per billable query), but in bulk: a fixed number
+of SQL statements whatever the number of subjects.
+
+Per subject the rules are those of `services.query_run`: a missing, foreign, expired, not yet
+valid, other person's or post-loan-less consent refuses the subject (no log row, no fee); a name
+that does not match the subject on file shows nothing and costs nothing. Multi-lending
+indicators are computed as for a single query, for all subjects in one GROUP BY.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Subquery
+from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+
+from blacklist_portal.accounts.models import Institution
+from blacklist_portal.audit.services import audit_record
+from registry.identifiers import (
+    IdentifierError,
+    mask_id_number,
+    mask_name,
+    normalize_id_number,
+    normalize_name,
+)
+from registry.models import Entry
+from registry.services import id_index_for, name_index_for
+
+from . import risk
+from .choices import Channel, Purpose, RefusalReason
+from .models import ApiKey, Consent, FeeLine, MonthlyVolume, PriceRule, PriceSchedule, Query
+from .services import WINDOWS, QueryRefused, _entry_snapshot, new_number
+
+BULK_BATCH_SIZE = 1000
+_MAX_ID = 2**63 - 1
+
+
+class BatchTooLarge(Exception):
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(f"more than {limit} subjects")
+
+
+@dataclass
+class SubjectResult:
+    index: int
+    status: str  # "ok" | "refused" | "invalid"
+    query: Query | None = None
+    code: str = ""
+    message: object = ""
+    fields: dict = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    results: list[SubjectResult]
+    fee: Decimal
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+@dataclass
+class _Valid:
+    index: int
+    id_type: str
+    id_number: str
+    name: str
+    consent_id: int | None
+    id_index: str = ""
+
+
+# --- Input -----------------------------------------------------------------------------------
+
+
+def _text(item: dict, key: str, errors: dict) -> str | None:
+    value = item.get(key)
+    if value is None or value == "":
+        errors[key] = _("A value is required.")
+        return None
+    if not isinstance(value, str):
+        errors[key] = _("Expected text.")
+        return None
+    if any(ord(c) < 32 for c in value):
+        errors[key] = _("Control characters are not allowed.")
+        return None
+    return value
+
+
+def parse_subject(index: int, item) -> _Valid | SubjectResult:
+    """A subject of the request, normalised, or an "invalid" result saying what is wrong."""
+    if not isinstance(item, dict):
+        return SubjectResult(
+            index, "invalid", code="invalid", message=_("Each subject must be a JSON object.")
+        )
+    errors: dict = {}
+    id_type = _text(item, "id_type", errors)
+    raw_number = _text(item, "id_number", errors)
+    raw_name = _text(item, "name", errors)
+    id_number = name = None
+    if id_type is not None and raw_number is not None:
+        try:
+            id_number = normalize_id_number(id_type, raw_number)
+        except IdentifierError as exc:
+            errors["id_type" if exc.code == "unknown_id_type" else "id_number"] = exc.message
+    if raw_name is not None:
+        try:
+            name = normalize_name(raw_name)
+        except IdentifierError as exc:
+            errors["name"] = exc.message
+    consent_id = item.get("consent_id")
+    if consent_id is not None and (
+        isinstance(consent_id, bool) or not isinstance(consent_id, int) or not 0 < consent_id <= _MAX_ID
+    ):
+        errors["consent_id"] = _("Expected the number of a consent.")
+    if errors:
+        return SubjectResult(
+            index, "invalid", code="invalid", message=_("Some fields are not valid."), fields=errors
+        )
+    return _Valid(index, id_type, id_number, name, consent_id)
+
+
+# --- Checks in bulk ----------------------------------------------------------------------------
+
+
+def _refusal(consent: dict | None, subject: _Valid, today: date) -> RefusalReason | None:
+    # The order of services._check_consent, so a subject is refused for the same reason as
+    # a single query would be.
+    if subject.consent_id is None:
+        return RefusalReason.NO_CONSENT
+    if consent is None:
+        return RefusalReason.CONSENT_NOT_FOUND
+    if consent["subject__id_index"] != subject.id_index:
+        return RefusalReason.CONSENT_OTHER_SUBJECT
+    if consent["signed_on"] > today:
+        return RefusalReason.CONSENT_NOT_YET
+    if consent["expires_on"] < today:
+        return RefusalReason.CONSENT_EXPIRED
+    if not consent["covers_post_loan"]:
+        return RefusalReason.CONSENT_PURPOSE
+    return None
+
+
+def multi_lending_many(*, subject_indexes: set[str], now: datetime) -> dict[str, dict]:
+    """services.multi_lending for many subjects in one GROUP BY statement."""
+    empty = {str(d): {"queries": 0, "institutions": 0} for d in WINDOWS}
+    if not subject_indexes:
+        return {}
+    aggregates = {}
+    for days in WINDOWS:
+        recent = Q(created_at__gte=now - timedelta(days=days))
+        aggregates[f"q{days}"] = Count("pk", filter=recent)
+        aggregates[f"i{days}"] = Count("member", filter=recent, distinct=True)
+    rows = (
+        Query.objects.filter(
+            subject_index__in=subject_indexes,
+            kind=Query.Kind.MEMBER,
+            created_at__gte=now - timedelta(days=max(WINDOWS)),
+        )
+        .exclude(purpose=Purpose.POST_LOAN)
+        .values("subject_index")
+        .annotate(**aggregates)
+        .order_by()
+    )
+    found = {
+        row["subject_index"]: {
+            str(d): {"queries": row[f"q{d}"], "institutions": row[f"i{d}"]} for d in WINDOWS
+        }
+        for row in rows
+    }
+    return {index: found.get(index, empty) for index in subject_indexes}
+
+
+# --- Billing in bulk ---------------------------------------------------------------------------
+
+
+def rules_in_force(now: datetime) -> list[PriceRule]:
+    in_force = (
+        PriceSchedule.objects.filter(effective_from__lte=now).order_by("-effective_from").values("pk")[:1]
+    )
+    return list(PriceRule.objects.filter(schedule=Subquery(in_force)))
+
+
+def price_from_rules(
+    rules: list[PriceRule], *, channel: str, purpose: str, hit: bool, sequence: int
+) -> tuple[PriceRule | None, Decimal]:
+    """The choice of services._price over rules fetched once (kept equal to it by a test)."""
+    matching = [
+        r
+        for r in rules
+        if r.channel in ("", channel) and r.purpose in ("", purpose) and r.hit in (None, hit)
+    ]
+    if not matching:
+        return None, Decimal("0.00")
+
+    def specificity(r: PriceRule) -> int:
+        return (r.channel != "") + (r.purpose != "") + (r.hit is not None)
+
+    best = max(specificity(r) for r in matching)
+    tiers = sorted((r for r in matching if specificity(r) == best), key=lambda r: r.tier_from)
+    chosen = tiers[0]
+    for r in tiers:
+        if r.tier_from <= sequence:
+            chosen = r
+    return chosen, chosen.price
+
+
+def _take_sequences(member: Institution, month: date, n: int) -> int:
+    """Reserve n consecutive numbers of the member's month (the row stays locked until commit,
+    as in services._next_sequence); returns the first."""
+    try:
+        with transaction.atomic():
+            MonthlyVolume.objects.get_or_create(member=member, month=month)
+    except IntegrityError:
+        pass  # created concurrently
+    volume = MonthlyVolume.objects.select_for_update().get(member=member, month=month)
+    first = volume.count + 1
+    volume.count += n
+    volume.save(update_fields=["count"])
+    return first
+
+
+# --- The batch ---------------------------------------------------------------------------------
+
+
+def batch_screen(
+    *,
+    member: Institution,
+    subjects: list,
+    api_key: ApiKey | None = None,
+    request=None,
+    now: datetime | None = None,
+) -> BatchResult:
+    """Screen subjects for post-loan monitoring. Raises BatchTooLarge (nothing stored) or
+    QueryRefused for a suspended member; otherwise every subject gets a result."""
+    now = now or timezone.now()
+    limit = settings.PORTAL_BATCH_MAX_SUBJECTS
+    if len(subjects) > limit:
+        raise BatchTooLarge(limit)
+    if not member.is_active:
+        raise QueryRefused(RefusalReason.MEMBER_SUSPENDED, field=None)
+    today = timezone.localdate(now)
+
+    results: dict[int, SubjectResult] = {}
+    valid: list[_Valid] = []
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(subjects):
+        parsed = parse_subject(index, item)
+        if isinstance(parsed, SubjectResult):
+            results[index] = parsed
+            continue
+        parsed.id_index = id_index_for(parsed.id_type, parsed.id_number)
+        if parsed.id_index in first_seen:
+            # Screening one person twice in a batch would bill twice for nothing.
+            results[index] = SubjectResult(
+                index, "invalid", code="duplicate",
+                message=format_lazy(
+                    _("This subject is already at index {index} of this batch."),
+                    index=first_seen[parsed.id_index],
+                ),
+            )
+            continue
+        first_seen[parsed.id_index] = index
+        valid.append(parsed)
+
+    with transaction.atomic():
+        consent_ids = {s.consent_id for s in valid if s.consent_id is not None}
+        consents = {
+            c["pk"]: c
+            for c in Consent.objects.filter(pk__in=consent_ids, member=member).values(
+                "pk", "subject_id", "subject__id_index", "subject__name_index",
+                "signed_on", "expires_on", "covers_post_loan",
+            )
+        } if consent_ids else {}
+
+        accepted: list[tuple[_Valid, dict, bool]] = []
+        refusals: Counter = Counter()
+        for s in valid:
+            consent = consents.get(s.consent_id)
+            reason = _refusal(consent, s, today)
+            if reason is not None:
+                refusals[reason.value] += 1
+                results[s.index] = SubjectResult(s.index, "refused", code=reason.value, message=reason.label)
+                continue
+            name_ok = consent["subject__name_index"] == name_index_for(s.name)
+            accepted.append((s, consent, name_ok))
+
+        # A name that does not match the subject on file shows nothing (as in query_run).
+        shown_subjects = {c["subject_id"] for _s, c, name_ok in accepted if name_ok}
+        entries_of: dict[int, list[dict]] = {}
+        if shown_subjects:
+            live = (
+                Entry.objects.filter(subject_id__in=shown_subjects, status__in=Entry.VISIBLE)
+                .select_related("member")
+                .order_by("-submitted_at")
+            )
+            for e in live:
+                entries_of.setdefault(e.subject_id, []).append(_entry_snapshot(e, today))
+        ml = multi_lending_many(subject_indexes={s.id_index for s, _c, _n in accepted}, now=now)
+
+        snapshots = []
+        for s, consent, name_ok in accepted:
+            entries = entries_of.get(consent["subject_id"], []) if name_ok else []
+            grade, factors = risk.assess(entries=entries, multi_lending=ml[s.id_index])
+            snapshots.append({
+                "hit": bool(entries),
+                "name_matches": name_ok,
+                "entries": entries,
+                "multi_lending": ml[s.id_index],
+                "risk": {"grade": grade, "factors": [f.__dict__ for f in factors]},
+            })
+
+        billable = sum(1 for _s, _c, name_ok in accepted if name_ok)
+        month = today.replace(day=1)
+        sequence = _take_sequences(member, month, billable) if billable else 0
+        rules = rules_in_force(now) if billable else []
+
+        numbers: set[str] = set()
+        queries, fee_lines = [], []
+        for (s, consent, name_ok), result in zip(accepted, snapshots, strict=True):
+            number = new_number("Q", now)
+            while number in numbers:
+                number = new_number("Q", now)
+            numbers.add(number)
+            query = Query(
+                query_no=number, kind=Query.Kind.MEMBER, member=member, user=None, api_key=api_key,
+                channel=Channel.BATCH, purpose=Purpose.POST_LOAN, consent_id=consent["pk"],
+                id_type=s.id_type, subject_index=s.id_index, subject_id=consent["subject_id"],
+                id_masked=mask_id_number(s.id_number), name_masked=mask_name(s.name),
+                name_matches=name_ok, hit=result["hit"], risk_grade=result["risk"]["grade"],
+                result=result, created_at=now,
+            )
+            if name_ok:
+                rule, query.fee = price_from_rules(
+                    rules, channel=Channel.BATCH, purpose=Purpose.POST_LOAN, hit=query.hit,
+                    sequence=sequence,
+                )
+                fee_lines.append(FeeLine(
+                    query=query, member=member, month=month, sequence=sequence, rule=rule,
+                    amount=query.fee, created_at=now,
+                ))
+                sequence += 1
+            queries.append(query)
+            results[s.index] = SubjectResult(s.index, "ok", query=query)
+
+        Query.objects.bulk_create(queries, batch_size=BULK_BATCH_SIZE)
+        # bulk_create has set the queries' primary keys; the fee lines pick them up.
+        FeeLine.objects.bulk_create(fee_lines, batch_size=BULK_BATCH_SIZE)
+
+        fee = sum((q.fee for q in queries), Decimal("0.00"))
+        ordered = [results[i] for i in range(len(subjects))]
+        batch = BatchResult(results=ordered, fee=fee)
+        audit_record(
+            actor=None, institution=member, action="query.batch", request=request, now=now,
+            details={
+                "api_key_id": api_key.pk if api_key else None,
+                "total": len(subjects),
+                "ok": batch.count("ok"),
+                "refused": dict(refusals),
+                "invalid": batch.count("invalid"),
+                "billed": len(fee_lines),
+                "fee": fee,
+                "query_nos": [queries[0].query_no, queries[-1].query_no] if queries else [],
+            },
+        )
+    return batch

@@ -1,0 +1,68 @@
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Notification, OutgoingEmail
+
+
+def notify(*, users: Iterable, title: str, body: str = "", link: str = "", now: datetime | None = None) -> int:
+    """Put a message in each user's inbox and queue its e-mail, inside the caller's
+    transaction. The e-mails go out after commit and again at every outbox sweep until sent."""
+    now = now or timezone.now()
+    users = [u for u in users if u.is_active]
+    Notification.objects.bulk_create(
+        Notification(user=u, title=title[:200], body=body, link=link, created_at=now) for u in users
+    )
+    url = settings.PORTAL_BASE_URL + link if link else ""
+    OutgoingEmail.objects.bulk_create(
+        OutgoingEmail(to=u.email, subject=title[:200], body=f"{body}\n\n{url}".strip(), created_at=now)
+        for u in users
+        if u.email
+    )
+    if users:
+        from .tasks import send_outbox
+
+        transaction.on_commit(lambda: send_outbox.delay())
+    return len(users)
+
+
+def outbox_send(*, limit: int = 500) -> int:
+    """Send queued e-mails, each marked sent in its own transaction (row locked, skipped by
+    a concurrent sender), so two senders never send the same message twice."""
+    sent = 0
+    for _ in range(limit):
+        with transaction.atomic():
+            mail = (
+                OutgoingEmail.objects.select_for_update(skip_locked=True)
+                .filter(sent_at__isnull=True, attempts__lt=10)
+                .order_by("created_at")
+                .first()
+            )
+            if mail is None:
+                break
+            mail.attempts += 1
+            try:
+                send_mail(mail.subject, mail.body, None, [mail.to])
+            except Exception as exc:  # SMTP trouble: keep it queued, try again next sweep
+                mail.last_error = str(exc)[:1000]
+                mail.save(update_fields=["attempts", "last_error"])
+                continue
+            mail.sent_at = timezone.now()
+            mail.save(update_fields=["attempts", "sent_at"])
+            sent += 1
+    return sent
+
+
+def unread_count(user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+@transaction.atomic
+def notification_mark_read(*, notification: Notification) -> None:
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])

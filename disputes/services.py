@@ -1,0 +1,486 @@
+"""The dispute workflow's services. Each action: check who may take it and when, move the
+status through `workflow.next_status`, change the entry through registry services, write the
+timeline event and the audit row — one transaction."""
+
+import secrets
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from blacklist_portal.accounts.models import Institution, User
+from blacklist_portal.audit.services import audit_record
+from blacklist_portal.inbox.services import notify
+from blacklist_portal.uploads import CheckedUpload, store_private
+from registry import services as registry_services
+from registry.identifiers import mask_name
+from registry.models import Entry, Subject
+
+from .models import (
+    Attachment,
+    Decision,
+    Dispute,
+    DisputeEvent,
+    IntakeChannel,
+    Reminder,
+    VerificationAnswer,
+)
+from .workflow import FLAGGED_STATUSES, OPEN_STATUSES, Action, Status, next_status
+
+
+def end_of_day_after(start: datetime, days: int) -> datetime:
+    """The last instant of the Asia/Shanghai calendar day `days` days after `start`'s day."""
+    local_day: date = timezone.localdate(start) + timedelta(days=days)
+    return datetime.combine(local_day, time.max, tzinfo=timezone.get_default_timezone())
+
+
+def days_left(due: datetime, now: datetime) -> int:
+    """Whole Asia/Shanghai days from today until the due day (0 = due today, < 0 overdue)."""
+    return (timezone.localdate(due) - timezone.localdate(now)).days
+
+
+def _receipt_no(now: datetime) -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return f"D{timezone.localdate(now):%Y%m%d}{''.join(secrets.choice(alphabet) for _ in range(6))}"
+
+
+def _event(dispute: Dispute, action: str, before: str, actor: User | None, note: str, now: datetime) -> None:
+    DisputeEvent.objects.create(
+        dispute=dispute, action=action, from_status=before, to_status=dispute.status, actor=actor, note=note, at=now
+    )
+
+
+def _move(dispute: Dispute, action: str, actor: User | None, *, note: str = "", now: datetime, request=None) -> str:
+    before = dispute.status
+    dispute.status = next_status(before, action)
+    dispute._history_user = actor
+    dispute.save()
+    _event(dispute, action, before, actor, note, now)
+    audit_record(actor=actor, action=f"dispute.{action}", target=dispute, request=request, now=now,
+                 institution=actor.institution if actor else None,
+                 details={"from": before, "to": dispute.status})
+    return before
+
+
+def _locked(dispute: Dispute) -> Dispute:
+    return Dispute.objects.select_for_update().get(pk=dispute.pk)
+
+
+def _refresh_flags(dispute: Dispute) -> None:
+    """An entry shows 存在异议 while any of its disputes is open or appealed."""
+    ids = list(dispute.entries.values_list("pk", flat=True))
+    flagged = set(
+        Dispute.entries.through.objects.filter(
+            entry_id__in=ids, dispute__status__in=FLAGGED_STATUSES
+        ).values_list("entry_id", flat=True)
+    )
+    registry_services.entries_set_dispute_flag(entry_ids=list(flagged), flagged=True)
+    registry_services.entries_set_dispute_flag(entry_ids=[i for i in ids if i not in flagged], flagged=False)
+
+
+def _officers(perm: str) -> list[User]:
+    return [u for u in User.objects.filter(is_active=True, groups__permissions__codename=perm).distinct()]
+
+
+def _member_verifiers(dispute: Dispute) -> list[User]:
+    members = set(dispute.entries.values_list("member_id", flat=True))
+    return list(
+        User.objects.filter(
+            is_active=True, institution_id__in=members, groups__permissions__codename="answer_verification"
+        ).distinct()
+    )
+
+
+def _link(dispute: Dispute) -> str:
+    from django.urls import reverse
+
+    return reverse("disputes:detail", args=[dispute.pk])
+
+
+# --- Intake -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def dispute_receive(
+    *,
+    actor: User,
+    subject: Subject,
+    entry: Entry | None,
+    claim_type: str,
+    description: str,
+    applicant_name: str,
+    applicant_contact: str = "",
+    channel: str,
+    attachments: list[tuple[object, CheckedUpload]] = (),
+    request=None,
+    now: datetime | None = None,
+) -> Dispute:
+    """Take a correction request. From this moment its entries show 存在异议."""
+    now = now or timezone.now()
+    if not actor.has_perm("accounts.take_dispute"):
+        raise PermissionDenied
+    if entry is not None:
+        if entry.subject_id != subject.pk:
+            raise ValidationError({"entry": _("This entry is about another person.")})
+        if entry.status not in Entry.VISIBLE:
+            raise ValidationError({"entry": _("This entry is not on the register.")})
+        entries = [entry]
+    else:
+        entries = list(Entry.objects.filter(subject=subject, status__in=Entry.VISIBLE))
+        if not entries:
+            raise ValidationError({"entry": _("There is no entry about this person on the register.")})
+    is_member = actor.institution.kind == Institution.Kind.LENDER
+    dispute = Dispute.objects.create(
+        receipt_no=_receipt_no(now),
+        subject=subject,
+        claim_type=claim_type,
+        description=description.strip(),
+        applicant_name=applicant_name.strip(),
+        applicant_name_masked=mask_name(applicant_name.strip()),
+        applicant_contact=applicant_contact.strip(),
+        channel=IntakeChannel.MEMBER if is_member else channel,
+        filed_by_member=actor.institution if is_member else None,
+        taken_by=actor,
+        received_at=now,
+        decision_due_at=end_of_day_after(now, settings.PORTAL_DISPUTE_DECISION_DAYS),
+    )
+    dispute.entries.set(entries)
+    for f, checked in attachments:
+        Attachment.objects.create(
+            dispute=dispute, file=store_private(f, checked, folder="disputes"), kind=checked.kind,
+            original_name=checked.original_name, size=checked.size, sha256=checked.sha256, uploaded_by=actor,
+        )
+    _event(dispute, "receive", "", actor, "", now)
+    _refresh_flags(dispute)
+    audit_record(actor=actor, action="dispute.receive", target=dispute, request=request, now=now,
+                 details={"claim": claim_type, "entries": [e.pk for e in entries], "channel": dispute.channel})
+    notify(
+        users=_officers("work_disputes"),
+        title=_("New dispute %(no)s") % {"no": dispute.receipt_no},
+        body=_("Decision due %(due)s.") % {"due": f"{timezone.localtime(dispute.decision_due_at):%Y-%m-%d}"},
+        link=_link(dispute),
+        now=now,
+    )
+    return dispute
+
+
+# --- The officer's work -----------------------------------------------------------------------
+
+
+def _require_officer(actor: User) -> None:
+    if not actor.has_perm("accounts.work_disputes"):
+        raise PermissionDenied
+
+
+@transaction.atomic
+def dispute_assign(*, dispute: Dispute, actor: User, assignee: User, request=None, now: datetime | None = None) -> Dispute:
+    now = now or timezone.now()
+    _require_officer(actor)
+    dispute = _locked(dispute)
+    if dispute.status == Status.APPEALED:
+        if not assignee.has_perm("accounts.decide_appeal"):
+            raise ValidationError({"assignee": _("An appeal goes to a senior review officer.")})
+        if assignee.pk == dispute.decided_by_id:
+            raise ValidationError({"assignee": _("The officer who decided the dispute cannot reconsider it.")})
+    elif not assignee.has_perm("accounts.work_disputes"):
+        raise ValidationError({"assignee": _("Choose a review officer.")})
+    dispute.assignee = assignee
+    _move(dispute, Action.ASSIGN, actor, note=str(assignee), now=now, request=request)
+    notify(users=[assignee], title=_("Dispute %(no)s is assigned to you") % {"no": dispute.receipt_no},
+           link=_link(dispute), now=now)
+    return dispute
+
+
+@transaction.atomic
+def dispute_request_verification(*, dispute: Dispute, actor: User, request=None, now: datetime | None = None) -> Dispute:
+    now = now or timezone.now()
+    _require_officer(actor)
+    dispute = _locked(dispute)
+    dispute.verification_due_at = end_of_day_after(now, settings.PORTAL_DISPUTE_VERIFICATION_DAYS)
+    _move(dispute, Action.REQUEST_VERIFICATION, actor, now=now, request=request)
+    notify(
+        users=_member_verifiers(dispute),
+        title=_("Please verify the disputed entry (%(no)s)") % {"no": dispute.receipt_no},
+        body=_("Answer by %(due)s; without an answer the entry is treated as unverifiable and deleted.")
+        % {"due": f"{timezone.localtime(dispute.verification_due_at):%Y-%m-%d}"},
+        link=_link(dispute),
+        now=now,
+    )
+    return dispute
+
+
+@transaction.atomic
+def dispute_answer_verification(
+    *, dispute: Dispute, actor: User, answer: str, note: str, request=None, now: datetime | None = None
+) -> Dispute:
+    """The reporting member's answer: verified, corrected (say what) or delete."""
+    now = now or timezone.now()
+    dispute = _locked(dispute)
+    members = set(dispute.entries.values_list("member_id", flat=True))
+    if actor.institution_id not in members or not actor.has_perm("accounts.answer_verification"):
+        raise PermissionDenied
+    if answer not in (VerificationAnswer.VERIFIED, VerificationAnswer.CORRECTED, VerificationAnswer.DELETE):
+        raise ValidationError({"answer": _("Choose verified, corrected or delete.")})
+    if answer == VerificationAnswer.CORRECTED and not note.strip():
+        raise ValidationError({"note": _("Say what is corrected.")})
+    if dispute.status == Status.AWAITING_VERIFICATION and dispute.verification_due_at and now > dispute.verification_due_at:
+        raise ValidationError(_("The time to answer has passed; the entry is treated as unverifiable."))
+    dispute.verification_answer = answer
+    dispute.verification_note = note.strip()
+    dispute.verification_answered_at = now
+    _move(dispute, Action.ANSWER_VERIFICATION, actor, note=answer, now=now, request=request)
+    if dispute.assignee:
+        notify(users=[dispute.assignee], title=_("The member answered on dispute %(no)s") % {"no": dispute.receipt_no},
+               link=_link(dispute), now=now)
+    return dispute
+
+
+@transaction.atomic
+def dispute_verification_timeout(*, dispute: Dispute, now: datetime | None = None) -> Dispute:
+    now = now or timezone.now()
+    dispute = _locked(dispute)
+    if dispute.status != Status.AWAITING_VERIFICATION or now <= dispute.verification_due_at:
+        return dispute
+    dispute.verification_answer = VerificationAnswer.UNVERIFIABLE
+    _move(dispute, Action.VERIFICATION_TIMEOUT, None, now=now)
+    return dispute
+
+
+@transaction.atomic
+def dispute_extend(*, dispute: Dispute, actor: User, reason: str, request=None, now: datetime | None = None) -> Dispute:
+    now = now or timezone.now()
+    _require_officer(actor)
+    dispute = _locked(dispute)
+    if dispute.extension_reason:
+        raise ValidationError(_("The deadline has been extended once already."))
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give the reason for the extension.")})
+    dispute.extension_reason = reason.strip()
+    dispute.decision_due_at = end_of_day_after(dispute.decision_due_at, settings.PORTAL_DISPUTE_EXTENSION_DAYS)
+    _move(dispute, Action.EXTEND, actor, note=reason, now=now, request=request)
+    return dispute
+
+
+def _apply_outcome(dispute: Dispute, outcome: str, corrections: dict, actor: User, now: datetime) -> None:
+    for entry in dispute.entries.all():
+        if entry.status not in Entry.VISIBLE:
+            continue
+        if outcome == Decision.DELETED:
+            registry_services.entry_delete_by_dispute(entry=entry, actor=actor, now=now)
+        elif outcome == Decision.CORRECTED:
+            registry_services.entry_correct(
+                entry=entry, actor=actor, changes=corrections, reason=f"dispute {dispute.receipt_no}", now=now
+            )
+
+
+def _notify_queriers(dispute: Dispute, outcome: str, now: datetime) -> None:
+    """Members that queried the subject recently learn of a correction or deletion."""
+    if outcome not in (Decision.CORRECTED, Decision.DELETED):
+        return
+    from billing.models import Query
+
+    since = now - timedelta(days=settings.PORTAL_DISPUTE_NOTIFY_QUERIERS_DAYS)
+    members = set(
+        Query.objects.filter(subject_index=dispute.subject.id_index, kind=Query.Kind.MEMBER, created_at__gte=since)
+        .values_list("member_id", flat=True)
+    )
+    users = User.objects.filter(
+        is_active=True, institution_id__in=members, groups__permissions__codename="query_register"
+    ).distinct()
+    notify(
+        users=users,
+        title=_("A record you queried was %(outcome)s") % {"outcome": Decision(outcome).label},
+        body=_("Subject %(name)s %(id)s: the entry was %(outcome)s after a dispute (%(no)s). Query again before relying on an earlier result.")
+        % {"name": dispute.subject.name_masked, "id": dispute.subject.id_masked,
+           "outcome": Decision(outcome).label, "no": dispute.receipt_no},
+        now=now,
+    )
+
+
+def _corrections_clean(corrections: dict) -> dict:
+    from registry.importing.rows import FieldError, parse_amount, parse_date
+
+    clean = {}
+    errors = {}
+    for field, value in corrections.items():
+        if value in ("", None):
+            continue
+        try:
+            if field in ("loan_amount", "overdue_amount"):
+                clean[field] = parse_amount(value)
+            elif field in ("delinquent_since", "settled_on"):
+                clean[field] = parse_date(value)
+            else:
+                clean[field] = value
+        except FieldError as exc:
+            errors[field] = exc.message
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+@transaction.atomic
+def dispute_decide(
+    *, dispute: Dispute, actor: User, decision: str, reasons: str, corrections: dict | None = None,
+    request=None, now: datetime | None = None,
+) -> Dispute:
+    now = now or timezone.now()
+    _require_officer(actor)
+    dispute = _locked(dispute)
+    next_status(dispute.status, Action.DECIDE)  # refuse out-of-order before anything changes
+    if dispute.assignee_id and dispute.assignee_id != actor.pk and not actor.has_perm("accounts.decide_appeal"):
+        raise ValidationError(_("Only the assigned officer (or a senior officer) decides this dispute."))
+    if decision not in Decision.values:
+        raise ValidationError({"decision": _("Choose a decision.")})
+    if not reasons.strip():
+        raise ValidationError({"reasons": _("Write the reasons for the decision.")})
+    if dispute.verification_answer == VerificationAnswer.UNVERIFIABLE and decision != Decision.DELETED:
+        raise ValidationError({"decision": _("The member did not verify the entry in time: it must be deleted.")})
+    corrections = _corrections_clean(corrections or {})
+    if decision == Decision.CORRECTED and not corrections:
+        raise ValidationError({"decision": _("Enter the corrected values.")})
+    dispute.decision = decision
+    dispute.decision_reasons = reasons.strip()
+    dispute.corrections = {k: str(v) for k, v in corrections.items()}
+    dispute.decided_by = actor
+    dispute.decided_at = now
+    dispute.appeal_due_at = end_of_day_after(now, settings.PORTAL_DISPUTE_APPEAL_DAYS)
+    _move(dispute, Action.DECIDE, actor, note=decision, now=now, request=request)
+    _apply_outcome(dispute, decision, corrections, actor, now)
+    _refresh_flags(dispute)
+    _notify_queriers(dispute, decision, now)
+    return dispute
+
+
+@transaction.atomic
+def dispute_appeal(*, dispute: Dispute, actor: User, reason: str, request=None, now: datetime | None = None) -> Dispute:
+    now = now or timezone.now()
+    if not actor.has_perm("accounts.take_dispute"):
+        raise PermissionDenied
+    dispute = _locked(dispute)
+    next_status(dispute.status, Action.APPEAL)
+    if now > dispute.appeal_due_at:
+        raise ValidationError(_("The 15 days to appeal ended on %(date)s.") % {"date": f"{timezone.localtime(dispute.appeal_due_at):%Y-%m-%d}"})
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give the grounds of the appeal.")})
+    dispute.appeal_reason = reason.strip()
+    dispute.appealed_at = now
+    dispute.assignee = None
+    _move(dispute, Action.APPEAL, actor, note=reason, now=now, request=request)
+    _refresh_flags(dispute)
+    notify(users=[u for u in _officers("decide_appeal") if u.pk != dispute.decided_by_id],
+           title=_("Appeal on dispute %(no)s") % {"no": dispute.receipt_no}, link=_link(dispute), now=now)
+    return dispute
+
+
+@transaction.atomic
+def dispute_reconsider(
+    *, dispute: Dispute, actor: User, outcome: str, reasons: str, corrections: dict | None = None,
+    request=None, now: datetime | None = None,
+) -> Dispute:
+    """A senior officer who did not decide the dispute confirms or changes the decision."""
+    now = now or timezone.now()
+    if not actor.has_perm("accounts.decide_appeal"):
+        raise PermissionDenied
+    dispute = _locked(dispute)
+    next_status(dispute.status, Action.RECONSIDER)
+    if actor.pk == dispute.decided_by_id:
+        raise ValidationError(_("You decided this dispute; another senior officer must reconsider it."))
+    if outcome not in Decision.values:
+        raise ValidationError({"decision": _("Choose a decision.")})
+    if not reasons.strip():
+        raise ValidationError({"reasons": _("Write the reasons for the decision.")})
+    corrections = _corrections_clean(corrections or {})
+    if outcome == Decision.CORRECTED and outcome != dispute.decision and not corrections:
+        raise ValidationError({"decision": _("Enter the corrected values.")})
+    dispute.reconsideration = outcome
+    dispute.reconsideration_reasons = reasons.strip()
+    dispute.reconsidered_by = actor
+    dispute.closed_at = now
+    _move(dispute, Action.RECONSIDER, actor, note=outcome, now=now, request=request)
+    if outcome != dispute.decision:
+        _apply_outcome(dispute, outcome, corrections, actor, now)
+        _notify_queriers(dispute, outcome, now)
+    _refresh_flags(dispute)
+    return dispute
+
+
+@transaction.atomic
+def dispute_close(*, dispute: Dispute, actor: User | None = None, now: datetime | None = None) -> Dispute:
+    """Close a decided dispute once its appeal window has passed."""
+    now = now or timezone.now()
+    dispute = _locked(dispute)
+    next_status(dispute.status, Action.CLOSE)
+    if now <= dispute.appeal_due_at:
+        raise ValidationError(_("The applicant may still appeal until %(date)s.") % {"date": f"{timezone.localtime(dispute.appeal_due_at):%Y-%m-%d}"})
+    dispute.closed_at = now
+    _move(dispute, Action.CLOSE, actor, now=now)
+    _refresh_flags(dispute)
+    return dispute
+
+
+# --- The sweep: reminders, escalations, timeouts --------------------------------------------------
+
+
+def _remind_once(dispute: Dispute, kind: str, step: int, users, title: str, body: str, now: datetime) -> bool:
+    """Record and send one reminder, unless it was sent already. The insert and the
+    notifications commit together; a second sweep finds the row and sends nothing."""
+    with transaction.atomic():
+        _obj, created = Reminder.objects.get_or_create(dispute=dispute, kind=kind, step=step, defaults={"sent_at": now})
+        if not created:
+            return False
+        notify(users=users, title=title, body=body, link=_link(dispute), now=now)
+        audit_record(actor=None, action="dispute.reminder", target=dispute, now=now,
+                     details={"kind": kind, "step": step})
+    return True
+
+
+def dispute_sweep(*, now: datetime | None = None) -> dict:
+    """Everything due, from the database: the sweep catches up after any outage, and running
+    it twice sends nothing twice."""
+    now = now or timezone.now()
+    counts = {"reminders": 0, "escalations": 0, "verification_reminders": 0, "timeouts": 0, "closed": 0}
+    steps = sorted(settings.PORTAL_DISPUTE_REMINDER_DAYS, reverse=True)
+    horizon = now + timedelta(days=max(steps) + 1)
+    seniors = None
+    open_qs = Dispute.objects.filter(status__in=OPEN_STATUSES, decision_due_at__lte=horizon).select_related("assignee")
+    for dispute in open_qs.iterator(chunk_size=1000):
+        left = days_left(dispute.decision_due_at, now)
+        if now > dispute.decision_due_at:
+            seniors = seniors if seniors is not None else _officers("decide_appeal")
+            counts["escalations"] += _remind_once(
+                dispute, Reminder.Kind.OVERDUE, 0, seniors,
+                _("Overdue: dispute %(no)s was due %(due)s") % {"no": dispute.receipt_no, "due": f"{timezone.localtime(dispute.decision_due_at):%Y-%m-%d}"},
+                _("The legal deadline has passed without a decision."), now,
+            )
+            continue
+        if dispute.assignee is None:
+            continue
+        for step in steps:
+            if left <= step:
+                counts["reminders"] += _remind_once(
+                    dispute, Reminder.Kind.DUE_SOON, step, [dispute.assignee],
+                    _("Dispute %(no)s: decision due in %(n)s days") % {"no": dispute.receipt_no, "n": max(left, 0)},
+                    _("Due %(due)s.") % {"due": f"{timezone.localtime(dispute.decision_due_at):%Y-%m-%d}"}, now,
+                )
+    awaiting = Dispute.objects.filter(status=Status.AWAITING_VERIFICATION)
+    for dispute in awaiting.iterator(chunk_size=1000):
+        if now > dispute.verification_due_at:
+            dispute_verification_timeout(dispute=dispute, now=now)
+            counts["timeouts"] += 1
+            continue
+        left = days_left(dispute.verification_due_at, now)
+        for step in (2, 1):
+            if left <= step:
+                counts["verification_reminders"] += _remind_once(
+                    dispute, Reminder.Kind.VERIFY_DUE, step, _member_verifiers(dispute),
+                    _("Verification of dispute %(no)s due in %(n)s days") % {"no": dispute.receipt_no, "n": max(left, 0)},
+                    _("Without an answer the entry is treated as unverifiable and deleted."), now,
+                )
+    for dispute in Dispute.objects.filter(status=Status.DECIDED, appeal_due_at__lt=now).iterator(chunk_size=1000):
+        dispute_close(dispute=dispute, now=now)
+        counts["closed"] += 1
+    return counts
