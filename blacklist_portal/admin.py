@@ -36,7 +36,39 @@ class PortalAdminSite(admin.AdminSite):
 portal_admin = PortalAdminSite(name="admin")
 
 
-class AuditedModelAdmin(admin.ModelAdmin):
+class PortalModelAdmin(admin.ModelAdmin):
+    """The site lets in only verified platform admins (PortalAdminSite.has_permission), and
+    roles carry capabilities rather than Django's per-model permissions, so every model
+    registered here is open to them; subclasses narrow it (read-only models)."""
+
+    def has_module_permission(self, request):
+        return self.admin_site.has_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.admin_site.has_permission(request)
+
+    def has_add_permission(self, request):
+        return self.admin_site.has_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self.admin_site.has_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.admin_site.has_permission(request)
+
+
+class ReadOnlyAdmin(PortalModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AuditedModelAdmin(PortalModelAdmin):
     """Every add, change and delete made in the admin is written to the audit log, in the
     same transaction as the change (admin views run inside one)."""
 

@@ -8,8 +8,14 @@ from .models import Entry, Evidence, ImportBatch, Subject
 
 
 def _reads_everything(user: User) -> bool:
-    """Platform review staff and regulators see every member's entries."""
+    """Platform review staff and regulators see every member's entries and their evidence."""
     return user.has_perm("accounts.review_entry") or user.has_perm("accounts.supervise")
+
+
+def _takes_statements(user: User) -> bool:
+    """Platform staff who take disputes and subjects' statements (counter clerks, platform
+    admins) open entries, but not their evidence files."""
+    return user.has_perm("accounts.take_dispute") and user.institution.kind == "operator"
 
 
 def access_entry(user: User, pk: int, *, for_write: bool = False) -> Entry:
@@ -25,7 +31,7 @@ def access_entry(user: User, pk: int, *, for_write: bool = False) -> Entry:
         return entry
     if entry.member_id == user.institution_id and user.has_perm("accounts.report_entry"):
         return entry
-    if _reads_everything(user):
+    if _reads_everything(user) or _takes_statements(user):
         return entry
     raise Http404
 

@@ -4,20 +4,9 @@ personal identifiers are never shown in clear here."""
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from blacklist_portal.admin import AuditedModelAdmin, portal_admin
+from blacklist_portal.admin import AuditedModelAdmin, ReadOnlyAdmin, portal_admin
 
 from .models import Entry, Evidence, FeedSource, ImportBatch, Subject
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Subject, site=portal_admin)

@@ -35,6 +35,7 @@ from .services import (
     evidence_add,
     id_index_for,
     name_index_for,
+    re_report_refusal,
     reported_values,
 )
 
@@ -127,16 +128,9 @@ def _check_chunk(batch: ImportBatch, outcomes: list, has_batch_evidence: bool) -
                     ("category", _("Evidence is required: upload an evidence file with the batch."))
                 )
             entry = existing.get((row.contract_no, id_index_for(row.id_type, row.id_number)))
-            if entry is not None:
-                if entry.status == Entry.Status.EXPIRED:
-                    errors.append(
-                        ("contract_no", _("The entry for this contract has expired and cannot be reported again."))
-                    )
-                elif entry.settled_on and row.settled_on and row.settled_on > entry.settled_on:
-                    errors.append(
-                        ("settled_on", _("The settlement date cannot be moved later (it is %(date)s).")
-                         % {"date": entry.settled_on})
-                    )
+            refusal = re_report_refusal(entry, row) if entry is not None else None
+            if refusal:
+                errors.append(refusal)
         yield o.row_number, (row if not errors else None), errors
 
 
@@ -198,7 +192,8 @@ def batch_validate(*, batch_id: int, today: date | None = None) -> ImportBatch:
 @transaction.atomic
 def batch_start_load(*, batch: ImportBatch, actor: User, mode: str, request=None) -> ImportBatch:
     batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
-    if batch.uploaded_by_id != actor.pk and batch.member_id != actor.institution_id:
+    allowed = batch.member_id == actor.institution_id or (batch.is_feed and actor.has_perm("accounts.load_feeds"))
+    if not allowed:
         raise PermissionDenied
     if batch.status != ImportBatch.Status.VALIDATED:
         raise ValidationError(_("This file has not been checked, or was loaded already."))
@@ -293,8 +288,11 @@ def _load_chunk(batch, rows, *, now, auto_approve, source, processed) -> None:
             creates.append(entry)
         else:
             updates.append(entry)
+        keep_settlement = entry.settled_on
         for field, value in reported_values(row).items():
             setattr(entry, field, value)
+        if keep_settlement and not row.settled_on:
+            entry.settled_on = keep_settlement
         entry.fingerprint = fingerprint
         entry.source = source
         entry.import_batch_id = batch.pk

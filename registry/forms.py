@@ -81,9 +81,16 @@ class EntryForm(forms.Form):
         help_text=_("PDF, JPEG or PNG. Required unless a court case number is given."),
     )
 
-    def __init__(self, *args, **kwargs):
+    IDENTITY_FIELDS = ("subject_type", "id_type", "id_number", "name", "phone", "contract_no")
+
+    def __init__(self, *args, fixed: dict | None = None, **kwargs):
+        """`fixed`: identity values of an entry being edited; their fields are removed so the
+        clear values never reach the page, and they are merged back before validation."""
         self.today = kwargs.pop("today", None) or timezone.localdate()
         super().__init__(*args, **kwargs)
+        self.fixed = fixed or {}
+        for name in self.fixed:
+            self.fields.pop(name, None)
 
     def clean(self):
         cleaned = super().clean()
@@ -91,7 +98,7 @@ class EntryForm(forms.Form):
             return cleaned
         values = {
             key: ("" if value is None else value.isoformat() if hasattr(value, "isoformat") else value)
-            for key, value in cleaned.items()
+            for key, value in {**cleaned, **self.fixed}.items()
             if key != "evidence"
         }
         result = parse_row(values, today=self.today)

@@ -51,6 +51,24 @@ def reported_values(row: ParsedRow) -> dict[str, Any]:
     return {field: data[field] for field in REPORTED_FIELDS}
 
 
+def re_report_refusal(entry: Entry, row: ParsedRow) -> tuple[str, str] | None:
+    """(column, message) saying why a re-report of this contract must be refused, or None.
+    Shared by the form, the API and bulk files."""
+    if entry.status == Entry.Status.EXPIRED:
+        return "contract_no", _(
+            "The entry for this contract expired on %(date)s and cannot be reported again."
+        ) % {"date": entry.retention_until}
+    if entry.status == Entry.Status.DELETED:
+        return "contract_no", _(
+            "The entry for this contract was deleted after a dispute and cannot be reported again."
+        )
+    if entry.settled_on and row.settled_on and row.settled_on > entry.settled_on:
+        return "settled_on", _("The settlement date cannot be moved later (it is %(date)s).") % {
+            "date": entry.settled_on
+        }
+    return None
+
+
 def entry_fingerprint(row: ParsedRow) -> str:
     """Keyed hash of a row's content: equal rows are re-reports that change nothing."""
     return row_fingerprint(row, key=crypto._keyring().blind_index_key)
@@ -177,23 +195,28 @@ def entry_report(
             .filter(member=member, contract_no=row.contract_no, subject=subject)
             .first()
         )
-        if entry is not None and entry.fingerprint == fingerprint and not evidence:
+        if entry is not None:
+            refusal = re_report_refusal(entry, row)
+            if refusal:
+                raise ValidationError({refusal[0]: refusal[1]})
+        # An identical re-report changes nothing, except that it resubmits a returned entry.
+        if (
+            entry is not None
+            and entry.fingerprint == fingerprint
+            and not evidence
+            and entry.status != Entry.Status.RETURNED
+        ):
             return entry, "unchanged"
         outcome = "updated" if entry is not None else "created"
         if entry is None:
             entry = Entry(member=member, subject=subject, contract_no=row.contract_no)
-        elif entry.status == Entry.Status.EXPIRED:
-            raise ValidationError(
-                _("The entry for this contract expired on %(date)s and cannot be reported again.")
-                % {"date": entry.retention_until}
-            )
-        elif entry.settled_on and row.settled_on and row.settled_on > entry.settled_on:
-            raise ValidationError(
-                _("The settlement date cannot be moved later (it is %(date)s).")
-                % {"date": entry.settled_on}
-            )
+        keep_settlement = entry.settled_on
         for field, value in reported_values(row).items():
             setattr(entry, field, value)
+        if keep_settlement and not row.settled_on:
+            # A re-report without a settlement date never erases the one on file (and with it
+            # the retention clock).
+            entry.settled_on = keep_settlement
         entry.fingerprint = fingerprint
         entry.source = source
         entry.import_batch = batch or (entry.import_batch if entry.pk else None)
@@ -392,6 +415,8 @@ def entries_expire_due(*, today: date | None = None, batch_size: int = 1000) -> 
                 entry.subject_statement = ""
                 entry._history_user = None
                 entry.save(update_fields=["status", "remarks", "subject_statement", "updated_at"])
+            # The history must not keep what expiry removes.
+            Entry.history.filter(id__in=[e.pk for e in batch]).update(remarks="", subject_statement="")
             files = list(Evidence.objects.filter(entry__in=batch).values_list("file", flat=True))
             Evidence.objects.filter(entry__in=batch).delete()
             audit_record(

@@ -17,6 +17,7 @@ from . import bulk, selectors, services
 from .access import access_batch, access_entry, access_evidence, access_subject
 from .filters import MemberEntryFilter, ReviewQueueFilter
 from .forms import EntryForm, LoadForm, ReasonForm, SettleForm, StatementForm, UploadForm
+from .importing.report import spreadsheet_safe
 from .importing.template import template_csv_bytes, template_xlsx_bytes
 from .models import Entry, ImportBatch
 
@@ -73,13 +74,13 @@ def _entries_csv(request: HttpRequest, qs) -> StreamingHttpResponse:
     def rows():
         yield "\ufeff" + writer.writerow(header)
         for e in qs.iterator(chunk_size=2000):
-            yield writer.writerow([
+            yield writer.writerow([spreadsheet_safe(str(v)) for v in [
                 e.contract_no, e.subject.name_masked, e.subject.id_masked,
                 e.get_subject_role_display(), e.get_category_display(), e.get_status_display(),
                 e.loan_amount, e.overdue_amount or "", e.dpd_band(today),
                 e.notified_on, e.settled_on or "", timezone.localtime(e.submitted_at).strftime("%Y-%m-%d %H:%M"),
                 _("Yes") if e.disputed else "",
-            ])
+            ]])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="entries.csv"'
@@ -116,11 +117,13 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if entry.status not in Entry.EDITABLE:
         messages.error(request, _("Only an entry pending review or returned can be edited."))
         return redirect("registry:entry_detail", pk=entry.pk)
-    initial = _initial_from_entry(entry)
-    form = EntryForm(request.POST or None, request.FILES or None, initial=initial)
-    # The identity of the contract is fixed: a different contract or subject is a new entry.
-    for name in ("subject_type", "id_type", "id_number", "name", "contract_no"):
-        form.fields[name].disabled = True
+    # The identity of the contract is fixed (a different contract or subject is a new entry)
+    # and is not sent to the browser: the subject is shared by all members, and its clear
+    # values are not this member's to see.
+    form = EntryForm(
+        request.POST or None, request.FILES or None, initial=_initial_from_entry(entry),
+        fixed=_identity_of(entry),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             entry, _outcome = services.entry_report(
@@ -135,12 +138,17 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "registry/entry_form.html", {"form": form, "entry": entry})
 
 
-def _initial_from_entry(entry: Entry) -> dict:
+def _identity_of(entry: Entry) -> dict:
     s = entry.subject
     return {
         "subject_type": s.subject_type, "id_type": s.id_type, "id_number": s.id_number,
-        "name": s.name, "phone": s.phone, "role": entry.subject_role,
-        "contract_no": entry.contract_no, "category": entry.category,
+        "name": s.name, "phone": s.phone, "contract_no": entry.contract_no,
+    }
+
+
+def _initial_from_entry(entry: Entry) -> dict:
+    return {
+        "role": entry.subject_role, "category": entry.category,
         "loan_amount": entry.loan_amount, "overdue_amount": entry.overdue_amount or "",
         "delinquent_since": entry.delinquent_since, "court_name": entry.court_name,
         "case_number": entry.case_number, "judgment_date": entry.judgment_date,
@@ -293,7 +301,8 @@ def _upload(request: HttpRequest, *, is_feed: bool) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         member = request.user.institution
         if is_feed:
-            source = feed_sources.filter(pk=request.POST.get("source")).first()
+            source_id = request.POST.get("source", "")
+            source = feed_sources.filter(pk=int(source_id)).first() if source_id.isdigit() else None
             if source is None:
                 form.add_error(None, _("Choose the data source of this file."))
                 return render(request, "registry/upload.html", {"form": form, "is_feed": is_feed, "feed_sources": feed_sources})

@@ -21,9 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET
 
-from blacklist_portal.accounts.models import Institution
 from blacklist_portal.pagination import cheap_page
 from blacklist_portal.uploads import DOCUMENT_KINDS, UploadRejected, check_upload
 from registry.importing.columns import COLUMNS_BY_KEY
@@ -216,11 +214,6 @@ def _forbidden() -> ApiError:
     return ApiError(403, "forbidden", _("This API key is not allowed to do this."))
 
 
-def _lender_only(request: HttpRequest) -> None:
-    if request.member.kind != Institution.Kind.LENDER:
-        raise _forbidden()
-
-
 # --- Output -------------------------------------------------------------------------------------
 
 
@@ -280,10 +273,15 @@ def _entry_json(entry: Entry) -> dict:
 # --- Endpoints ----------------------------------------------------------------------------------
 
 
-@require_GET
 def schema(request: HttpRequest) -> JsonResponse:
     """The OpenAPI document; public, so that members' developers can read it before they
     have a key."""
+    if request.method not in ("GET", "HEAD"):
+        return error_response(
+            405, "method_not_allowed",
+            format_lazy(_("Method {method} is not allowed here."), method=request.method),
+            headers={"Allow": "GET, HEAD"},
+        )
     return _json(SCHEMA)
 
 
@@ -308,7 +306,6 @@ def consents(request: HttpRequest) -> JsonResponse:
     checked = _checked_files(request, "file", errors, most=1)
     if errors:
         raise invalid(errors)
-    _lender_only(request)
     (f, upload), = checked
     id_type, id_number, name, _consent = subject
     try:
@@ -432,12 +429,11 @@ def _entry_create(request: HttpRequest) -> JsonResponse:
     evidence = _checked_files(request, "evidence", errors, most=MAX_EVIDENCE_FILES)
     if errors:
         raise invalid(errors)
-    _lender_only(request)
     try:
-        # entry_report wants a user with report_entry: the key's creator stands in for now.
+        # The entry is attributed to the key's creator; entry_report checks the key's member.
         entry, outcome = entry_report(
-            actor=request.api_key.created_by, member=request.member, row=result.data,
-            evidence=evidence, request=request,
+            actor=request.api_key.created_by, api_key=request.api_key, member=request.member,
+            row=result.data, evidence=evidence, request=request,
         )
     except PermissionDenied:
         raise _forbidden() from None

@@ -67,7 +67,7 @@ class UserAdmin(SimpleHistoryAdmin, AuditedModelAdmin):
 
 
 @admin.register(TOTPDevice, site=portal_admin)
-class TOTPDeviceAdmin(AuditedModelAdmin):
+class TOTPDeviceAdmin(AuditedModelAdmin):  # change = view; delete removes a lost phone
     """Platform admins remove a lost phone's device; the user then enrols a new one."""
 
     list_display = ["user", "name", "confirmed", "created_at"]
@@ -76,4 +76,7 @@ class TOTPDeviceAdmin(AuditedModelAdmin):
     readonly_fields = ["user", "name", "confirmed"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

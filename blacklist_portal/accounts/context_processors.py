@@ -19,6 +19,10 @@ NAV_ITEMS = [
     (_("Statements"), "billing:statement_list", "accounts.view_statements"),
     (_("Statements"), "billing:statement_list", "accounts.manage_prices"),
     (_("API keys"), "billing:apikey_list", "accounts.manage_api_keys"),
+    (_("Dispute queue"), "disputes:queue", "accounts.work_disputes"),
+    (_("Verification requests"), "disputes:verification_inbox", "accounts.answer_verification"),
+    (_("Correction request"), "disputes:intake", "accounts.take_dispute"),
+    (_("Corrections bulletin"), "disputes:bulletin", None),
     (_("Users"), "accounts:user_list", "accounts.manage_institution_users"),
 ]
 

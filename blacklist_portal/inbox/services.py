@@ -57,8 +57,9 @@ def outbox_send(*, limit: int = 500) -> int:
     return sent
 
 
-def unread_count(user) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+def unread_count(user, *, cap: int = 99) -> int:
+    """Unread messages, counted up to `cap` (the badge shows 99+): bounded on every page."""
+    return Notification.objects.filter(user=user, read_at__isnull=True)[: cap + 1].count()
 
 
 @transaction.atomic

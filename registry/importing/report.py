@@ -35,5 +35,9 @@ def write_error_report(errors: Iterable[tuple[int, str, str]], out: TextIO) -> N
         )
 
 
-def _safe(text: str) -> str:
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet will show as text, never run as a formula (CSV injection)."""
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+_safe = spreadsheet_safe

@@ -395,11 +395,6 @@ def test_re_reporting_an_expired_entry_is_refused(lender_staff, lender_a):
         report(lender_staff, lender_a, overdue_amount="1.00", evidence=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: services.entry_report refuses a re-report only for EXPIRED entries; an entry "
-    "deleted after a dispute is put back into review by the member re-sending its contract",
-)
 def test_re_reporting_an_entry_deleted_after_a_dispute_is_refused(lender_staff, lender_a):
     entry, _ = report(lender_staff, lender_a)
     Entry.objects.filter(pk=entry.pk).update(status=Entry.Status.DELETED)

@@ -215,12 +215,6 @@ def test_a_feed_upload_needs_a_source(admin_client, court_feed):
     assert ImportBatch.objects.count() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: views._upload filters FeedSource by pk=request.POST['source'] unchecked; an "
-    "empty or non-numeric source raises ValueError (a 500) instead of the form error",
-)
 @pytest.mark.parametrize("source", ["", "court"])
 def test_a_blank_or_malformed_source_is_a_form_error_not_a_500(admin_client, court_feed, source):
     response = admin_client.post(

@@ -190,11 +190,6 @@ def test_another_member_cannot_settle_or_revoke(active, other_lender_staff, revi
     assert active.status == Entry.Status.ACTIVE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: services.entry_report (and bulk._load_chunk) copy settled_on=None from a "
-    "re-report over a recorded settlement date, erasing it and the retention clock",
-)
 def test_a_re_report_cannot_erase_the_settlement_date(
     active, lender_staff, lender_a, review_officer
 ):
@@ -384,11 +379,6 @@ def test_expiry_is_idempotent(settled, lender_staff, lender_a, review_officer):
     assert AuditEvent.objects.filter(action="entry.expire").count() == 2  # one per batch
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: entries_expire_due blanks remarks and the statement on the entry, but "
-    "simple-history keeps them in every earlier HistoricalEntry row",
-)
 def test_expiry_leaves_no_free_text_in_the_entry_history(settled):
     services.entries_expire_due(today=settled.retention_until)
 

@@ -314,11 +314,6 @@ def test_editing_cannot_change_the_contract_or_the_subject(
     assert entry.overdue_amount == Decimal("1500.00")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: resubmitting a returned entry unchanged short-circuits as 'unchanged' in "
-    "services.entry_report, so it stays returned although the page says it was resubmitted",
-)
 def test_resubmitting_a_returned_entry_unchanged_puts_it_back_in_review(
     client, login, entry, review_officer, lender_staff
 ):
