@@ -411,6 +411,25 @@ def machine_info() -> dict:
     }
 
 
+def code_version() -> dict:
+    """The commit measured, and which files of the import path differ from it (if any)."""
+
+    def git(*args) -> str:
+        done = subprocess.run(  # noqa: S603
+            ["git", "-C", str(BASE_DIR), *args],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    status = git("status", "--porcelain", "--", "registry", "blacklist_portal/uploads.py")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or None,
+        "import_path_modified": [line[3:] for line in status.splitlines()],
+    }
+
+
 def _n(value) -> str:
     if value is None:
         return "–"
@@ -457,11 +476,21 @@ def markdown(result: dict) -> str:
         f"{result['generated']['seconds']:.1f} s (seed {result['seed']}); database before the "
         f"run: {result['database_before']['entries']:,} entries, "
         f"{result['database_before']['subjects']:,} subjects.",
+        f"- Machine load (1-minute average) {result['load_average']['before']} before, "
+        f"{result['load_average']['after']} after; {m['cores']} cores. CPU s is this process "
+        "alone; the rest of a phase's time is the database, or waiting for a core.",
         f"- Issue 7 targets (≥ {TARGET_ROWS_PER_S:,} rows/s, peak RSS ≤ {TARGET_PEAK_RSS_MB} MB):"
         f" rows/s {'met' if result['targets']['rows_per_s_met'] else 'missed'}, "
         f"peak RSS {'met' if result['targets']['peak_rss_met'] else 'missed'}.",
         "- Checks: "
         + ", ".join(f"{k} {'ok' if v else 'FAILED'}" for k, v in result["checks"].items()),
+        f"- Code: commit {result['code']['commit']}"
+        + (
+            f" with uncommitted changes in {', '.join(result['code']['import_path_modified'])}"
+            if result["code"]["import_path_modified"]
+            else ""
+        )
+        + ".",
         f"- Command: `{result['command']}`",
     ]
     return "\n".join(lines)
@@ -537,6 +566,7 @@ def main(argv=None) -> int:
         print(f"warning: seed {seed} was loaded before; the first run will find its rows on file")
     database_before = {"entries": Entry.objects.count(), "subjects": Subject.objects.count()}
 
+    load_before = os.getloadavg()[0]
     meter = Meter()
     rss_before = rss_kb()
     print("First upload …", flush=True)
@@ -562,6 +592,10 @@ def main(argv=None) -> int:
         "rows": args.rows,
         "seed": seed,
         "machine": machine_info(),
+        "code": code_version(),
+        # Other work on the machine slows the run down: the 1-minute load average before the
+        # first upload and after the re-upload (this process counts for about 1).
+        "load_average": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "database_before": database_before,
         "generated": generated,
         "memory": {

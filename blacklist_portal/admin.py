@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from blacklist_portal.accounts.roles import Role
@@ -26,6 +27,10 @@ class PortalAdminSite(admin.AdminSite):
         )
 
     def login(self, request, extra_context=None):
+        if self.has_permission(request):
+            target = request.GET.get("next", "")
+            safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+            return redirect(target if target and safe else reverse("admin:index"))
         if request.user.is_authenticated:
             # Signed in but not a (verified) platform admin: the admin does not exist for them.
             raise Http404

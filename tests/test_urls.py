@@ -4,7 +4,7 @@ page (401 under /api/). A new URL that is neither makes `test_every_url_is_cover
 import re
 import uuid
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
@@ -217,7 +217,7 @@ class TestAdmin:
         client.force_login(platform_admin)
 
         for url in ("/admin/", "/admin/accounts/user/"):
-            assert client.get(url)["Location"] == reverse("accounts:otp_verify"), url
+            assert client.get(url)["Location"] == reverse("accounts:otp_verify") + "?next=" + quote(url, safe=""), url
 
     def test_anonymous_ends_up_on_the_portal_login(self, client, db):
         response = client.get("/admin/", follow=True)

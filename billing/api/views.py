@@ -40,6 +40,7 @@ from .schema import SCHEMA
 
 ENTRIES_PER_PAGE = 50
 MAX_EVIDENCE_FILES = 10
+_QUERY_NO = re.compile(r"[A-Z0-9]{1,24}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Tab, line feed and carriage return may appear in remarks; other control characters never
 # belong in a field (and a NUL byte would make PostgreSQL raise).
@@ -221,26 +222,33 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def query_json(query: Query) -> dict:
-    result = query.result
+_RESULT_FIELDS = ("query_no", "created_at", "purpose", "channel", "hit", "name_matches", "result", "risk_grade", "fee")
+
+
+def _result_json(values: dict, queried_at: str | None = None) -> dict:
+    result = values["result"]
     return {
-        "query_no": query.query_no,
-        "queried_at": timezone.localtime(query.created_at).isoformat(),
-        "purpose": query.purpose,
-        "channel": query.channel,
-        "hit": query.hit,
-        "name_matches": query.name_matches,
+        "query_no": values["query_no"],
+        "queried_at": queried_at or timezone.localtime(values["created_at"]).isoformat(),
+        "purpose": values["purpose"],
+        "channel": values["channel"],
+        "hit": values["hit"],
+        "name_matches": values["name_matches"],
         "entries": result.get("entries", []),
         "multi_lending": result.get("multi_lending", {}),
-        "risk_grade": query.risk_grade,
+        "risk_grade": values["risk_grade"],
         "risk_factors": result.get("risk", {}).get("factors", []),
-        "fee": f"{query.fee:.2f}",
+        "fee": f"{values['fee']:.2f}",
     }
 
 
-def _subject_result_json(r: SubjectResult) -> dict:
+def query_json(query: Query) -> dict:
+    return _result_json({f: getattr(query, f) for f in _RESULT_FIELDS})
+
+
+def _subject_result_json(r: SubjectResult, queried_at: str) -> dict:
     if r.status == "ok":
-        return {"index": r.index, "status": "ok", **query_json(r.query)}
+        return {"index": r.index, "status": "ok", **_result_json(r.row, queried_at)}
     error = {"code": r.code, "message": str(r.message)}
     if r.fields:
         error["fields"] = {k: str(v) for k, v in r.fields.items()}
@@ -339,8 +347,10 @@ def queries(request: HttpRequest) -> JsonResponse:
 
 @endpoint("GET")
 def query_detail(request: HttpRequest, query_no: str) -> JsonResponse:
-    # Another member's query is a 404, like one that does not exist.
-    query = Query.objects.filter(query_no=query_no[:24], member=request.member).first()
+    # Another member's query is a 404, like one that does not exist (or a malformed number).
+    query = None
+    if _QUERY_NO.fullmatch(query_no):
+        query = Query.objects.filter(query_no=query_no, member=request.member).first()
     if query is None:
         raise ApiError(404, "not_found", _("There is no query of your institution with this number."))
     return _json(query_json(query))
@@ -372,9 +382,10 @@ def batch_screenings(request: HttpRequest) -> JsonResponse:
         raise ApiError(413, "too_many_subjects", _("Too many subjects.")) from None
     except QueryRefused as refused:
         raise _refused(refused) from None
+    queried_at = timezone.localtime(batch.queried_at).isoformat()
     return _json(
         {
-            "results": [_subject_result_json(r) for r in batch.results],
+            "results": [_subject_result_json(r, queried_at) for r in batch.results],
             "summary": {
                 "total": len(batch.results),
                 "ok": batch.count("ok"),

@@ -1,10 +1,11 @@
 import time
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
 
 LOGIN_TIME_KEY = "portal_login_at"
@@ -53,5 +54,8 @@ class TwoFactorRequiredMiddleware:
             except Resolver404:
                 key = None
             if key not in self.EXEMPT:
-                return redirect("accounts:otp_verify")
+                target = reverse("accounts:otp_verify")
+                if request.method == "GET":
+                    target += "?" + urlencode({"next": request.get_full_path()})
+                return redirect(target)
         return self.get_response(request)

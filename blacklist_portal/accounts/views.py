@@ -60,7 +60,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     if request.user.is_verified():
         return redirect("accounts:home")
     if services.totp_device(request.user) is None:
-        return redirect("accounts:otp_enrol")
+        return redirect(request.get_full_path().replace(request.path, reverse("accounts:otp_enrol"), 1))
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if services.totp_verify(user=request.user, token=form.cleaned_data["token"], request=request):
@@ -91,7 +91,7 @@ def otp_enrol(request: HttpRequest) -> HttpResponse:
             user=request.user, device=device, token=form.cleaned_data["token"], request=request
         ):
             messages.success(request, _("Two-factor sign-in is set up."))
-            return redirect("accounts:home")
+            return redirect(_safe_next(request) or "accounts:home")
         form.add_error("token", _("This code is not correct. Check the time on your phone."))
     qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=4, omitsize=False)
     return render(

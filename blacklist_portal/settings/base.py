@@ -4,6 +4,7 @@
 README ("Configuration").
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
 VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
-if (VAR_DIR / ".env").exists():
+# Only the embedded default reads the generated var/.env; production and tests take every
+# secret from the environment.
+_EMBEDDED = os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith(".base")
+if _EMBEDDED and (VAR_DIR / ".env").exists():
     # Values already in the environment win over the generated file.
     env.read_env(str(VAR_DIR / ".env"), overwrite=False)
 

@@ -10,7 +10,7 @@ import zlib
 from html.parser import HTMLParser
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
@@ -36,7 +36,12 @@ def make_png() -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 PNG = make_png()
@@ -97,11 +102,19 @@ def field_errors(response) -> dict[str, list[str]]:
     return parser.errors
 
 
-def upload(actor, member, person=ZHANG, purposes=("post_loan",), data=PDF, name="consent.pdf", **dates):
+def upload(
+    actor, member, person=ZHANG, purposes=("post_loan",), data=PDF, name="consent.pdf", **dates
+):
     f = SimpleUploadedFile(name, data)
     return services.consent_upload(
-        actor=actor, member=member, f=f, checked=check_upload(f), id_type="RIC", id_number=person[0],
-        name=person[1], purposes=list(purposes),
+        actor=actor,
+        member=member,
+        f=f,
+        checked=check_upload(f),
+        id_type="RIC",
+        id_number=person[0],
+        name=person[1],
+        purposes=list(purposes),
         signed_on=dates.get("signed_on", TODAY - datetime.timedelta(days=1)),
         expires_on=dates.get("expires_on", TODAY + datetime.timedelta(days=365)),
     )
@@ -121,8 +134,14 @@ def test_valid_consent_is_stored_privately_with_its_hash(client, login, lender_s
     assert consent.member == lender_a
     assert consent.uploaded_by == lender_staff
     assert consent.subject.id_index == Subject.objects.get().id_index
-    assert (consent.covers_loan_approval, consent.covers_post_loan, consent.covers_guarantor_check) == (
-        True, True, False,
+    assert (
+        consent.covers_loan_approval,
+        consent.covers_post_loan,
+        consent.covers_guarantor_check,
+    ) == (
+        True,
+        True,
+        False,
     )
     assert consent.signed_on == TODAY - datetime.timedelta(days=3)
     assert consent.expires_on == TODAY + datetime.timedelta(days=180)
@@ -133,7 +152,11 @@ def test_valid_consent_is_stored_privately_with_its_hash(client, login, lender_s
     with default_storage.open(consent.file, "rb") as stored:
         assert stored.read() == PDF
     event = AuditEvent.objects.get(action="consent.upload")
-    assert (event.actor, event.institution, event.target_id) == (lender_staff, lender_a, str(consent.pk))
+    assert (event.actor, event.institution, event.target_id) == (
+        lender_staff,
+        lender_a,
+        str(consent.pk),
+    )
     assert event.details["sha256"] == consent.sha256
 
 
@@ -154,7 +177,9 @@ def test_html_renamed_pdf_is_refused_next_to_the_file_field(client, login, lende
 
     response = client.post(
         reverse("billing:consent_upload"),
-        form_data(file=SimpleUploadedFile("consent.pdf", HTML_AS_PDF, content_type="application/pdf")),
+        form_data(
+            file=SimpleUploadedFile("consent.pdf", HTML_AS_PDF, content_type="application/pdf")
+        ),
     )
 
     assert response.status_code == 200
@@ -173,7 +198,9 @@ def test_oversized_consent_is_refused_with_the_limit(client, login, lender_staff
     before = stored_consent_files()
     big = PDF[:-6] + b"%" * 2048 + b"\n%%EOF\n"
 
-    response = client.post(reverse("billing:consent_upload"), form_data(file=SimpleUploadedFile("big.pdf", big)))
+    response = client.post(
+        reverse("billing:consent_upload"), form_data(file=SimpleUploadedFile("big.pdf", big))
+    )
 
     assert response.status_code == 200
     errors = field_errors(response)
@@ -193,7 +220,9 @@ def test_signing_date_in_the_future_is_refused(client, login, lender_staff, zh):
         form_data(signed_on=(TODAY + datetime.timedelta(days=1)).isoformat()),
     )
 
-    assert field_errors(response) == {"signed_on": [zh("The signing date cannot be in the future.")]}
+    assert field_errors(response) == {
+        "signed_on": [zh("The signing date cannot be in the future.")]
+    }
     assert Consent.objects.count() == 0
     assert stored_consent_files() == before
 
@@ -209,7 +238,9 @@ def test_expiry_before_signing_is_refused(client, login, lender_staff, zh):
         ),
     )
 
-    assert field_errors(response) == {"expires_on": [zh("The consent cannot expire before it was signed.")]}
+    assert field_errors(response) == {
+        "expires_on": [zh("The consent cannot expire before it was signed.")]
+    }
     assert Consent.objects.count() == 0
 
 
@@ -218,7 +249,9 @@ def test_id_number_with_a_wrong_check_character_is_refused(client, login, lender
     before = stored_consent_files()
 
     # 110101199003077571 is valid; changing the check digit breaks it.
-    response = client.post(reverse("billing:consent_upload"), form_data(id_number="110101199003077572"))
+    response = client.post(
+        reverse("billing:consent_upload"), form_data(id_number="110101199003077572")
+    )
 
     errors = field_errors(response)
     assert list(errors) == ["id_number"]
@@ -233,11 +266,15 @@ def test_consent_without_a_purpose_is_refused(client, login, lender_staff, zh):
 
     response = client.post(reverse("billing:consent_upload"), form_data(purposes=[]))
 
-    assert field_errors(response) == {"purposes": [zh("Choose at least one purpose the borrower agreed to.")]}
+    assert field_errors(response) == {
+        "purposes": [zh("Choose at least one purpose the borrower agreed to.")]
+    }
     assert Consent.objects.count() == 0
 
 
-def test_outsider_without_upload_right_cannot_reach_the_upload_form(client, login, other_lender_admin):
+def test_outsider_without_upload_right_cannot_reach_the_upload_form(
+    client, login, other_lender_admin
+):
     # A lender admin (of any institution) has no right to upload consents.
     login(client, other_lender_admin)
 
@@ -268,8 +305,10 @@ def test_service_refuses_future_signing_and_early_expiry_and_stores_nothing(lend
     before = stored_consent_files()
     with pytest.raises(ValidationError) as exc:
         upload(
-            lender_staff, lender_a,
-            signed_on=TODAY + datetime.timedelta(days=2), expires_on=TODAY + datetime.timedelta(days=1),
+            lender_staff,
+            lender_a,
+            signed_on=TODAY + datetime.timedelta(days=2),
+            expires_on=TODAY + datetime.timedelta(days=1),
         )
     assert set(exc.value.message_dict) == {"signed_on", "expires_on"}
     with pytest.raises(ValidationError) as exc:
@@ -281,8 +320,6 @@ def test_service_refuses_future_signing_and_early_expiry_and_stores_nothing(lend
 
 
 def test_user_without_upload_right_cannot_upload_by_service(lender_admin, lender_a):
-    from django.core.exceptions import PermissionDenied
-
     with pytest.raises(PermissionDenied):
         upload(lender_admin, lender_a)
     assert Consent.objects.count() == 0

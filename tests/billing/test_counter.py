@@ -50,46 +50,84 @@ def days(n):
 def prices(db):
     schedule = PriceSchedule.objects.create(name="价目", effective_from=sh(2020, 1, 1))
     for channel, purpose, hit, tier_from, price in DEMO_PRICES:
-        PriceRule.objects.create(schedule=schedule, channel=channel, purpose=purpose, hit=hit,
-                                 tier_from=tier_from, price=Decimal(price))
+        PriceRule.objects.create(
+            schedule=schedule,
+            channel=channel,
+            purpose=purpose,
+            hit=hit,
+            tier_from=tier_from,
+            price=Decimal(price),
+        )
     return schedule
 
 
 @pytest.fixture
 def zhang_on_register(lender_staff, lender_a, review_officer, prices):
     values = {
-        "subject_type": "person", "id_type": "RIC", "id_number": ZHANG[0], "name": ZHANG[1], "role": "borrower",
-        "contract_no": "HT-1", "category": "overdue", "loan_amount": "5000", "overdue_amount": "1200",
+        "subject_type": "person",
+        "id_type": "RIC",
+        "id_number": ZHANG[0],
+        "name": ZHANG[1],
+        "role": "borrower",
+        "contract_no": "HT-1",
+        "category": "overdue",
+        "loan_amount": "5000",
+        "overdue_amount": "1200",
         "delinquent_since": (TODAY - days(100)).isoformat(),
-        "notified_on": (TODAY - days(80)).isoformat(), "notice_method": "sms",
+        "notified_on": (TODAY - days(80)).isoformat(),
+        "notice_method": "sms",
     }
     f = SimpleUploadedFile("e.pdf", PDF)
-    entry, _ = registry.entry_report(actor=lender_staff, member=lender_a, row=parse_row(values, today=TODAY).data,
-                                     evidence=[(f, check_upload(f))])
+    entry, _ = registry.entry_report(
+        actor=lender_staff,
+        member=lender_a,
+        row=parse_row(values, today=TODAY).data,
+        evidence=[(f, check_upload(f))],
+    )
     return registry.entry_approve(entry=entry, actor=review_officer)
 
 
 def self_query(clerk, person=ZHANG, *, now, identity_check=CHECKED, name=None) -> Query:
-    return services.self_query_run(clerk=clerk, id_type="RIC", id_number=person[0], name=name or person[1],
-                                   identity_check=identity_check, now=now)
+    return services.self_query_run(
+        clerk=clerk,
+        id_type="RIC",
+        id_number=person[0],
+        name=name or person[1],
+        identity_check=identity_check,
+        now=now,
+    )
 
 
 def member_query(member, person=ZHANG, *, at, purpose="loan_approval"):
     return Query.objects.create(
-        query_no=f"QPAST{member.pk}{at:%Y%m%d%H%M}", member=member, channel="web", purpose=purpose, id_type="RIC",
-        subject_index=id_index_for("RIC", person[0]), id_masked="x", name_masked="x", hit=False, created_at=at,
+        query_no=f"QPAST{member.pk}{at:%Y%m%d%H%M}",
+        member=member,
+        channel="web",
+        purpose=purpose,
+        id_type="RIC",
+        subject_index=id_index_for("RIC", person[0]),
+        id_masked="x",
+        name_masked="x",
+        hit=False,
+        created_at=at,
     )
 
 
 # --- Self-query: the free allowance -------------------------------------------------------------------
 
 
-def test_two_self_queries_a_year_are_free_the_third_is_charged_with_a_receipt(counter_clerk, zhang_on_register):
+def test_two_self_queries_a_year_are_free_the_third_is_charged_with_a_receipt(
+    counter_clerk, zhang_on_register
+):
     first = self_query(counter_clerk, now=sh(2026, 3, 1, 10))
     second = self_query(counter_clerk, now=sh(2026, 7, 1, 10))
     third = self_query(counter_clerk, now=sh(2026, 11, 1, 10))
 
-    assert [q.fee for q in (first, second, third)] == [Decimal("0.00"), Decimal("0.00"), Decimal("20.00")]
+    assert [q.fee for q in (first, second, third)] == [
+        Decimal("0.00"),
+        Decimal("0.00"),
+        Decimal("20.00"),
+    ]
     assert [q.result["free_used_before"] for q in (first, second, third)] == [0, 1, 2]
     assert not Receipt.objects.filter(query__in=[first, second]).exists()
     receipt = Receipt.objects.get(query=third)
@@ -98,7 +136,10 @@ def test_two_self_queries_a_year_are_free_the_third_is_charged_with_a_receipt(co
     assert receipt.clerk == counter_clerk
     assert receipt.payer_masked == third.name_masked != ZHANG[1]
     assert (third.kind, third.channel, third.purpose, third.member) == (
-        "self", "counter", "self", counter_clerk.institution,
+        "self",
+        "counter",
+        "self",
+        counter_clerk.institution,
     )
     assert third.identity_check == CHECKED
     assert third.hit is True and len(third.result["entries"]) == 1
@@ -131,7 +172,10 @@ def test_self_query_needs_the_id_check(counter_clerk, prices):
     with pytest.raises(QueryRefused) as refused:
         self_query(counter_clerk, identity_check="  ", now=sh(2026, 5, 1, 10))
 
-    assert (refused.value.code, refused.value.field) == (RefusalReason.ID_NOT_CHECKED.value, "identity_check")
+    assert (refused.value.code, refused.value.field) == (
+        RefusalReason.ID_NOT_CHECKED.value,
+        "identity_check",
+    )
     assert not Query.objects.exists()
 
 
@@ -173,14 +217,23 @@ def test_self_query_of_a_person_not_on_file_is_a_clean_report(counter_clerk, pri
 # --- Self-query at the counter screen ---------------------------------------------------------------
 
 
-def test_clerk_runs_a_self_query_and_sees_who_queried(client, login, counter_clerk, lender_a, zhang_on_register):
+def test_clerk_runs_a_self_query_and_sees_who_queried(
+    client, login, counter_clerk, lender_a, zhang_on_register
+):
     member_query(lender_a, at=timezone.now() - days(30))
     login(client, counter_clerk)
     label = dict(SelfQueryForm().fields["identity_check"].choices)["ric_original"]
 
-    response = client.post(reverse("billing:counter_self_query"), {
-        "id_type": "RIC", "id_number": ZHANG[0], "name": ZHANG[1], "identity_check": "ric_original",
-    }, follow=True)
+    response = client.post(
+        reverse("billing:counter_self_query"),
+        {
+            "id_type": "RIC",
+            "id_number": ZHANG[0],
+            "name": ZHANG[1],
+            "identity_check": "ric_original",
+        },
+        follow=True,
+    )
 
     query = Query.objects.get(kind="self")
     assert response.redirect_chain[-1][0] == reverse("billing:query_detail", args=[query.query_no])
@@ -193,21 +246,37 @@ def test_clerk_runs_a_self_query_and_sees_who_queried(client, login, counter_cle
 def test_self_query_form_requires_the_id_check(client, login, counter_clerk, prices, zh):
     login(client, counter_clerk)
 
-    response = client.post(reverse("billing:counter_self_query"), {
-        "id_type": "RIC", "id_number": ZHANG[0], "name": ZHANG[1], "identity_check": "",
-    })
+    response = client.post(
+        reverse("billing:counter_self_query"),
+        {
+            "id_type": "RIC",
+            "id_number": ZHANG[0],
+            "name": ZHANG[1],
+            "identity_check": "",
+        },
+    )
 
     assert response.status_code == 200
-    assert response.context["form"].errors == {"identity_check": [zh("Check the ID card in person and record how.")]}
+    assert response.context["form"].errors == {
+        "identity_check": [zh("Check the ID card in person and record how.")]
+    }
     assert not Query.objects.exists()
 
 
-def test_self_query_form_puts_a_name_mismatch_next_to_the_name(client, login, counter_clerk, zhang_on_register):
+def test_self_query_form_puts_a_name_mismatch_next_to_the_name(
+    client, login, counter_clerk, zhang_on_register
+):
     login(client, counter_clerk)
 
-    response = client.post(reverse("billing:counter_self_query"), {
-        "id_type": "RIC", "id_number": ZHANG[0], "name": "张四", "identity_check": "ric_reader",
-    })
+    response = client.post(
+        reverse("billing:counter_self_query"),
+        {
+            "id_type": "RIC",
+            "id_number": ZHANG[0],
+            "name": "张四",
+            "identity_check": "ric_reader",
+        },
+    )
 
     assert list(response.context["form"].errors) == ["name"]
     assert not Query.objects.exists()
@@ -215,7 +284,7 @@ def test_self_query_form_puts_a_name_mismatch_next_to_the_name(client, login, co
 
 def test_receipt_prints_for_the_clerk(client, login, counter_clerk, prices):
     for m in range(3):
-        query = self_query(counter_clerk, now=timezone.now() - datetime.timedelta(minutes=10 - m))
+        query = self_query(counter_clerk, now=sh(2026, 5, 1, 10, m))
     receipt = Receipt.objects.get()
     login(client, counter_clerk)
 
@@ -229,10 +298,11 @@ def test_receipt_prints_for_the_clerk(client, login, counter_clerk, prices):
 
 
 @pytest.mark.parametrize("who", ["other_lender_staff", "other_lender_admin"])
-def test_it_checks_ownership_of_counter_pages_receipts_and_self_query_reports(client, login, counter_clerk, prices,
-                                                                              who, request):
+def test_it_checks_ownership_of_counter_pages_receipts_and_self_query_reports(
+    client, login, counter_clerk, prices, who, request
+):
     for m in range(3):
-        query = self_query(counter_clerk, now=timezone.now() - datetime.timedelta(minutes=10 - m))
+        query = self_query(counter_clerk, now=sh(2026, 5, 1, 10, m))
     receipt = Receipt.objects.get()
     login(client, request.getfixturevalue(who))
 
@@ -248,12 +318,18 @@ def test_it_checks_ownership_of_counter_pages_receipts_and_self_query_reports(cl
 
 def representative_form(member, **overrides) -> dict:
     data = {
-        "member": member.pk, "representative": "赵六", "id_type": "RIC", "id_number": ZHANG[0], "name": ZHANG[1],
+        "member": member.pk,
+        "representative": "赵六",
+        "id_type": "RIC",
+        "id_number": ZHANG[0],
+        "name": ZHANG[1],
         "purpose": "loan_approval",
         "consent_file": SimpleUploadedFile("scan.pdf", PDF, content_type="application/pdf"),
         "consent_signed_on": (TODAY - days(1)).isoformat(),
         "consent_expires_on": (TODAY + days(180)).isoformat(),
-        "amount": "20000", "loan_type": "business", "applied_on": TODAY.isoformat(),
+        "amount": "20000",
+        "loan_type": "business",
+        "applied_on": TODAY.isoformat(),
     }
     data.update(overrides)
     return data
@@ -270,23 +346,35 @@ def test_representative_query_stores_the_scan_and_bills_the_member_represented(
     assert response.status_code == 302
     assert response["Location"] == reverse("billing:query_detail", args=[query.query_no])
     consent = Consent.objects.get()
-    assert (consent.member, consent.channel, consent.uploaded_by) == (lender_a, "counter", counter_clerk)
+    assert (consent.member, consent.channel, consent.uploaded_by) == (
+        lender_a,
+        "counter",
+        counter_clerk,
+    )
     assert consent.covers_loan_approval and not consent.covers_post_loan
     assert consent.sha256 == hashlib.sha256(PDF).hexdigest()
     with default_storage.open(consent.file, "rb") as stored:
         assert stored.read() == PDF
-    assert (query.member, query.user, query.channel, query.consent) == (lender_a, counter_clerk, "counter", consent)
+    assert (query.member, query.user, query.channel, query.consent) == (
+        lender_a,
+        counter_clerk,
+        "counter",
+        consent,
+    )
     assert query.representative == "赵六"
     assert query.application_amount == Decimal("20000.00")
     line = FeeLine.objects.get(query=query)
     assert (line.member, line.amount) == (lender_a, Decimal("10.00"))  # loan approval, hit
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: billing/access.py access_query lets only the query's member (or a regulator) see it; a "
-    "representative query is logged under the represented member, so the clerk who ran it is sent "
-    "to a 404 and cannot print the result"
-))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: billing/access.py access_query lets only the query's member (or a regulator) see it; a "
+        "representative query is logged under the represented member, so the clerk who ran it is sent "
+        "to a 404 and cannot print the result"
+    ),
+)
 def test_clerk_sees_and_prints_the_result_of_a_representative_query(
     client, login, counter_clerk, lender_a, zhang_on_register
 ):
@@ -301,16 +389,21 @@ def test_clerk_sees_and_prints_the_result_of_a_representative_query(
     assert query.query_no in printed.content.decode()
 
 
-def test_representative_query_refuses_a_disguised_scan_and_stores_nothing(client, login, counter_clerk, lender_a,
-                                                                          prices):
+def test_representative_query_refuses_a_disguised_scan_and_stores_nothing(
+    client, login, counter_clerk, lender_a, prices
+):
     login(client, counter_clerk)
     html = b"<html><body><script>alert(1)</script></body></html>"
 
-    response = client.post(reverse("billing:counter_member_query"),
-                           representative_form(lender_a, consent_file=SimpleUploadedFile("scan.pdf", html)))
+    response = client.post(
+        reverse("billing:counter_member_query"),
+        representative_form(lender_a, consent_file=SimpleUploadedFile("scan.pdf", html)),
+    )
 
     assert list(response.context["form"].errors) == ["consent_file"]
-    assert not Consent.objects.exists() and not Query.objects.exists() and not FeeLine.objects.exists()
+    assert (
+        not Consent.objects.exists() and not Query.objects.exists() and not FeeLine.objects.exists()
+    )
 
 
 def test_representative_query_with_an_expired_paper_consent_is_refused_next_to_its_expiry(
@@ -318,13 +411,21 @@ def test_representative_query_with_an_expired_paper_consent_is_refused_next_to_i
 ):
     login(client, counter_clerk)
 
-    response = client.post(reverse("billing:counter_member_query"), representative_form(
-        lender_a, consent_signed_on=(TODAY - days(400)).isoformat(),
-        consent_expires_on=(TODAY - days(35)).isoformat(),
-    ))
+    response = client.post(
+        reverse("billing:counter_member_query"),
+        representative_form(
+            lender_a,
+            consent_signed_on=(TODAY - days(400)).isoformat(),
+            consent_expires_on=(TODAY - days(35)).isoformat(),
+        ),
+    )
 
-    assert response.context["form"].errors == {"consent_expires_on": [zh(RefusalReason.CONSENT_EXPIRED.label)]}
-    assert not Consent.objects.exists() and not Query.objects.exists() and not FeeLine.objects.exists()
+    assert response.context["form"].errors == {
+        "consent_expires_on": [zh(RefusalReason.CONSENT_EXPIRED.label)]
+    }
+    assert (
+        not Consent.objects.exists() and not Query.objects.exists() and not FeeLine.objects.exists()
+    )
 
 
 def stored_consent_files() -> set[str]:
@@ -332,40 +433,58 @@ def stored_consent_files() -> set[str]:
     return {os.path.join(folder, name) for folder, _dirs, files in os.walk(root) for name in files}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: billing/views.py counter_member_query stores the scan (store_private inside "
-    "consent_upload) before query_run refuses; the transaction rollback removes the Consent row "
-    "but not the file, leaving an orphaned personal document in private storage"
-))
-def test_refused_representative_query_leaves_no_scan_in_storage(client, login, counter_clerk, lender_a, prices):
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: billing/views.py counter_member_query stores the scan (store_private inside "
+        "consent_upload) before query_run refuses; the transaction rollback removes the Consent row "
+        "but not the file, leaving an orphaned personal document in private storage"
+    ),
+)
+def test_refused_representative_query_leaves_no_scan_in_storage(
+    client, login, counter_clerk, lender_a, prices
+):
     login(client, counter_clerk)
     before = stored_consent_files()
 
-    client.post(reverse("billing:counter_member_query"), representative_form(
-        lender_a, consent_signed_on=(TODAY - days(400)).isoformat(),
-        consent_expires_on=(TODAY - days(35)).isoformat(),
-    ))
+    client.post(
+        reverse("billing:counter_member_query"),
+        representative_form(
+            lender_a,
+            consent_signed_on=(TODAY - days(400)).isoformat(),
+            consent_expires_on=(TODAY - days(35)).isoformat(),
+        ),
+    )
 
     assert not Consent.objects.exists()
     assert stored_consent_files() == before
 
 
-def test_representative_of_a_suspended_member_is_refused(client, login, counter_clerk, lender_a, prices, zh):
+def test_representative_of_a_suspended_member_is_refused(
+    client, login, counter_clerk, lender_a, prices, zh
+):
     Institution.objects.filter(pk=lender_a.pk).update(status=Institution.Status.SUSPENDED)
     login(client, counter_clerk)
 
     response = client.post(reverse("billing:counter_member_query"), representative_form(lender_a))
 
     assert response.context["form"].non_field_errors() == [zh(RefusalReason.MEMBER_SUSPENDED.label)]
-    assert not Consent.objects.exists() and not Query.objects.exists() and not FeeLine.objects.exists()
+    assert (
+        not Consent.objects.exists() and not Query.objects.exists() and not FeeLine.objects.exists()
+    )
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: billing/views.py counter_member_query wraps consent_upload + query_run in one "
-    "transaction.atomic(), so the 'query.refused' audit row written by query_run is rolled back "
-    "with the consent"
-))
-def test_refused_representative_query_is_audit_logged(client, login, counter_clerk, lender_a, prices):
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: billing/views.py counter_member_query wraps consent_upload + query_run in one "
+        "transaction.atomic(), so the 'query.refused' audit row written by query_run is rolled back "
+        "with the consent"
+    ),
+)
+def test_refused_representative_query_is_audit_logged(
+    client, login, counter_clerk, lender_a, prices
+):
     Institution.objects.filter(pk=lender_a.pk).update(status=Institution.Status.SUSPENDED)
     login(client, counter_clerk)
 
@@ -409,15 +528,18 @@ class _Controls(HTMLParser):
 
 
 @pytest.mark.parametrize("url_name", ["counter_self_query", "counter_member_query"])
-def test_every_counter_control_has_a_label_and_the_submit_button_an_access_key(client, login, counter_clerk,
-                                                                               url_name):
+def test_every_counter_control_has_a_label_and_the_submit_button_an_access_key(
+    client, login, counter_clerk, url_name
+):
     login(client, counter_clerk)
 
     parser = _Controls()
     parser.feed(client.get(reverse(f"billing:{url_name}")).content.decode())
 
     assert len(parser.controls) >= 4
-    unlabelled = [c.get("name") for c in parser.controls if not c.get("id") or c["id"] not in parser.label_for]
+    unlabelled = [
+        c.get("name") for c in parser.controls if not c.get("id") or c["id"] not in parser.label_for
+    ]
     assert unlabelled == []
     assert len(parser.submits) == 1
     assert parser.submits[0].get("accesskey")

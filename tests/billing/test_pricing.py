@@ -35,8 +35,14 @@ def sh(*args) -> datetime.datetime:
 def schedule(rules, *, effective_from=None, name="价目") -> PriceSchedule:
     s = PriceSchedule.objects.create(name=name, effective_from=effective_from or sh(2020, 1, 1))
     for channel, purpose, hit, tier_from, price in rules:
-        PriceRule.objects.create(schedule=s, channel=channel, purpose=purpose, hit=hit, tier_from=tier_from,
-                                 price=Decimal(price))
+        PriceRule.objects.create(
+            schedule=s,
+            channel=channel,
+            purpose=purpose,
+            hit=hit,
+            tier_from=tier_from,
+            price=Decimal(price),
+        )
     return s
 
 
@@ -45,37 +51,70 @@ def consent_for(member, person) -> Consent:
         subject_type="person", id_type="RIC", id_number=person[0], name=person[1]
     )
     return Consent.objects.create(
-        member=member, subject=subject, signed_on=datetime.date(2025, 6, 1), expires_on=datetime.date(2099, 12, 31),
-        covers_loan_approval=True, covers_post_loan=True, covers_guarantor_check=True,
-        file="consents/test.pdf", kind="pdf", original_name="c.pdf", size=len(PDF),
+        member=member,
+        subject=subject,
+        signed_on=datetime.date(2025, 6, 1),
+        expires_on=datetime.date(2099, 12, 31),
+        covers_loan_approval=True,
+        covers_post_loan=True,
+        covers_guarantor_check=True,
+        file="consents/test.pdf",
+        kind="pdf",
+        original_name="c.pdf",
+        size=len(PDF),
         sha256=hashlib.sha256(PDF).hexdigest(),
     )
 
 
-def ask(member, person=LI, purpose="post_loan", *, now, channel=Channel.WEB, name=None, consent=...) -> Query:
+def ask(
+    member, person=LI, purpose="post_loan", *, now, channel=Channel.WEB, name=None, consent=...
+) -> Query:
     if consent is ...:
-        consent = Consent.objects.filter(member=member, subject__id_index=registry.id_index_for("RIC", person[0])).first()
+        consent = Consent.objects.filter(
+            member=member, subject__id_index=registry.id_index_for("RIC", person[0])
+        ).first()
         consent = consent or consent_for(member, person)
     application = None
     if purpose == "loan_approval":
-        application = Application(amount=Decimal("3000"), loan_type="consumer", applied_on=now.date())
+        application = Application(
+            amount=Decimal("3000"), loan_type="consumer", applied_on=now.date()
+        )
     return services.query_run(
-        member=member, channel=channel, now=now,
-        req=QueryRequest(id_type="RIC", id_number=person[0], name=name or person[1], purpose=purpose,
-                         consent_id=consent.pk if consent else None, application=application),
+        member=member,
+        channel=channel,
+        now=now,
+        req=QueryRequest(
+            id_type="RIC",
+            id_number=person[0],
+            name=name or person[1],
+            purpose=purpose,
+            consent_id=consent.pk if consent else None,
+            application=application,
+        ),
     )
 
 
 @pytest.fixture
 def zhang_on_register(lender_staff, lender_a, review_officer):
     values = {
-        "subject_type": "person", "id_type": "RIC", "id_number": ZHANG[0], "name": ZHANG[1], "role": "borrower",
-        "contract_no": "HT-1", "category": "fraud", "loan_amount": "5000",
-        "notified_on": (TODAY - datetime.timedelta(days=30)).isoformat(), "notice_method": "sms",
+        "subject_type": "person",
+        "id_type": "RIC",
+        "id_number": ZHANG[0],
+        "name": ZHANG[1],
+        "role": "borrower",
+        "contract_no": "HT-1",
+        "category": "fraud",
+        "loan_amount": "5000",
+        "notified_on": (TODAY - datetime.timedelta(days=30)).isoformat(),
+        "notice_method": "sms",
     }
     f = SimpleUploadedFile("e.pdf", PDF)
-    entry, _ = registry.entry_report(actor=lender_staff, member=lender_a, row=parse_row(values, today=TODAY).data,
-                                     evidence=[(f, check_upload(f))])
+    entry, _ = registry.entry_report(
+        actor=lender_staff,
+        member=lender_a,
+        row=parse_row(values, today=TODAY).data,
+        evidence=[(f, check_upload(f))],
+    )
     return registry.entry_approve(entry=entry, actor=review_officer)
 
 
@@ -85,7 +124,11 @@ def tiers(db) -> PriceSchedule:
 
 
 def lines(member) -> list[tuple[int, Decimal]]:
-    return list(FeeLine.objects.filter(member=member).order_by("created_at", "sequence").values_list("sequence", "amount"))
+    return list(
+        FeeLine.objects.filter(member=member)
+        .order_by("created_at", "sequence")
+        .values_list("sequence", "amount")
+    )
 
 
 # --- Which rule ----------------------------------------------------------------------------------
@@ -102,14 +145,18 @@ def lines(member) -> list[tuple[int, Decimal]]:
     ],
     ids=["web-la-hit", "api-la-hit", "web-la-nohit", "api-postloan", "web-guarantor"],
 )
-def test_most_specific_matching_rule_wins(channel, purpose, person, expected, lender_a, zhang_on_register):
-    schedule([
-        ("", "", None, 1, "5.00"),
-        ("", "loan_approval", None, 1, "7.00"),
-        ("", "loan_approval", True, 1, "9.00"),
-        (Channel.WEB, "loan_approval", True, 1, "12.00"),
-        (Channel.API, "", None, 1, "6.00"),
-    ])
+def test_most_specific_matching_rule_wins(
+    channel, purpose, person, expected, lender_a, zhang_on_register
+):
+    schedule(
+        [
+            ("", "", None, 1, "5.00"),
+            ("", "loan_approval", None, 1, "7.00"),
+            ("", "loan_approval", True, 1, "9.00"),
+            (Channel.WEB, "loan_approval", True, 1, "12.00"),
+            (Channel.API, "", None, 1, "6.00"),
+        ]
+    )
 
     query = ask(lender_a, person, purpose, channel=channel, now=sh(2026, 3, 10, 12))
 
@@ -129,7 +176,10 @@ def test_demo_price_list_prices_hits_no_hits_and_batch(lender_a, zhang_on_regist
     batch = ask(lender_a, LI, "post_loan", channel=Channel.BATCH, now=now)
 
     assert [q.fee for q in (hit, no_hit, post_loan, batch)] == [
-        Decimal("10.00"), Decimal("5.00"), Decimal("5.00"), Decimal("1.00"),
+        Decimal("10.00"),
+        Decimal("5.00"),
+        Decimal("5.00"),
+        Decimal("1.00"),
     ]
 
 
@@ -149,7 +199,12 @@ def test_tiers_follow_the_members_monthly_sequence(lender_a, tiers):
     fees = [ask(lender_a, now=sh(2026, 3, 10, 9, minute)).fee for minute in range(4)]
 
     assert fees == [Decimal("10.00"), Decimal("10.00"), Decimal("8.00"), Decimal("8.00")]
-    assert lines(lender_a) == [(1, Decimal("10.00")), (2, Decimal("10.00")), (3, Decimal("8.00")), (4, Decimal("8.00"))]
+    assert lines(lender_a) == [
+        (1, Decimal("10.00")),
+        (2, Decimal("10.00")),
+        (3, Decimal("8.00")),
+        (4, Decimal("8.00")),
+    ]
     assert MonthlyVolume.objects.get(member=lender_a, month=datetime.date(2026, 3, 1)).count == 4
 
 
@@ -174,7 +229,10 @@ def test_each_member_counts_its_own_month(lender_a, lender_b, tiers):
 
 
 def test_the_month_boundary_in_shanghai_resets_the_sequence(lender_a, tiers):
-    january = [ask(lender_a, now=sh(2026, 1, 31, hour, minute)) for hour, minute in ((10, 0), (20, 0), (23, 30))]
+    january = [
+        ask(lender_a, now=sh(2026, 1, 31, hour, minute))
+        for hour, minute in ((10, 0), (20, 0), (23, 30))
+    ]
     # 00:10 on 1 February in Shanghai is still 31 January in UTC (16:10).
     february = ask(lender_a, now=sh(2026, 2, 1, 0, 10))
 
@@ -196,7 +254,11 @@ def test_a_new_schedule_applies_from_its_effective_time(lender_a):
     after = ask(lender_a, now=sh(2026, 6, 1, 0, 0))
     later = ask(lender_a, now=sh(2026, 9, 1, 8, 0))
 
-    assert [before.fee, after.fee, later.fee] == [Decimal("10.00"), Decimal("12.50"), Decimal("12.50")]
+    assert [before.fee, after.fee, later.fee] == [
+        Decimal("10.00"),
+        Decimal("12.50"),
+        Decimal("12.50"),
+    ]
     assert FeeLine.objects.get(query=before).rule.schedule == old
     assert FeeLine.objects.get(query=after).rule.schedule == new
     # The old list is history, unchanged.

@@ -43,30 +43,53 @@ def ric(n: int) -> str:
     return body + stdnum_ric.calc_check_digit(body + "0")
 
 
-def consent_for(member, person=ZHANG, purposes=("loan_approval", "post_loan", "guarantor_check"),
-                signed_on=None, expires_on=None) -> Consent:
+def consent_for(
+    member,
+    person=ZHANG,
+    purposes=("loan_approval", "post_loan", "guarantor_check"),
+    signed_on=None,
+    expires_on=None,
+) -> Consent:
     """A consent row as the upload service would leave it (the upload itself is tested in
     test_consents.py); dates default to valid for a year around today."""
     subject = registry.subject_get_or_create(
         subject_type="person", id_type="RIC", id_number=person[0], name=person[1]
     )
     return Consent.objects.create(
-        member=member, subject=subject,
-        signed_on=signed_on or TODAY - days(10), expires_on=expires_on or TODAY + days(355),
-        covers_loan_approval="loan_approval" in purposes, covers_post_loan="post_loan" in purposes,
+        member=member,
+        subject=subject,
+        signed_on=signed_on or TODAY - days(10),
+        expires_on=expires_on or TODAY + days(355),
+        covers_loan_approval="loan_approval" in purposes,
+        covers_post_loan="post_loan" in purposes,
         covers_guarantor_check="guarantor_check" in purposes,
-        file="consents/test.pdf", kind="pdf", original_name="c.pdf", size=len(PDF),
+        file="consents/test.pdf",
+        kind="pdf",
+        original_name="c.pdf",
+        size=len(PDF),
         sha256=hashlib.sha256(PDF).hexdigest(),
     )
 
 
-def ask(member, consent, person=ZHANG, purpose="post_loan", *, user=None, now=None, channel=Channel.WEB,
-        consent_id="same") -> Query:
+def ask(
+    member,
+    consent,
+    person=ZHANG,
+    purpose="post_loan",
+    *,
+    user=None,
+    now=None,
+    channel=Channel.WEB,
+    consent_id="same",
+) -> Query:
     application = None
     if purpose == Purpose.LOAN_APPROVAL:
         application = Application(amount=Decimal("5000.00"), loan_type="consumer", applied_on=TODAY)
     req = QueryRequest(
-        id_type="RIC", id_number=person[0], name=person[1], purpose=purpose,
+        id_type="RIC",
+        id_number=person[0],
+        name=person[1],
+        purpose=purpose,
         consent_id=(consent.pk if consent else None) if consent_id == "same" else consent_id,
         application=application,
     )
@@ -75,22 +98,34 @@ def ask(member, consent, person=ZHANG, purpose="post_loan", *, user=None, now=No
 
 def report(actor, member, person=ZHANG, contract="HT-1", category="overdue", **overrides) -> Entry:
     values = {
-        "subject_type": "person", "id_type": "RIC", "id_number": person[0], "name": person[1],
-        "role": "borrower", "contract_no": contract, "category": category, "loan_amount": "10000.00",
-        "notified_on": (TODAY - days(300)).isoformat(), "notice_method": "letter",
+        "subject_type": "person",
+        "id_type": "RIC",
+        "id_number": person[0],
+        "name": person[1],
+        "role": "borrower",
+        "contract_no": contract,
+        "category": category,
+        "loan_amount": "10000.00",
+        "notified_on": (TODAY - days(300)).isoformat(),
+        "notice_method": "letter",
     }
     if category in ("overdue", "malicious_default", "guarantor_default"):
         values["overdue_amount"] = "2000.00"
     if category in ("overdue", "malicious_default"):
         values["delinquent_since"] = (TODAY - days(400)).isoformat()
     if category == "court_judgment":
-        values.update(court_name="北京市东城区人民法院", case_number="(2025)京0101民初1234号",
-                      judgment_date=(TODAY - days(200)).isoformat())
+        values.update(
+            court_name="北京市东城区人民法院",
+            case_number="(2025)京0101民初1234号",
+            judgment_date=(TODAY - days(200)).isoformat(),
+        )
     values.update(overrides)
     parsed = parse_row(values, today=TODAY)
     assert parsed.ok, parsed.errors
     f = SimpleUploadedFile("evidence.pdf", PDF)
-    entry, _ = registry.entry_report(actor=actor, member=member, row=parsed.data, evidence=[(f, check_upload(f))])
+    entry, _ = registry.entry_report(
+        actor=actor, member=member, row=parsed.data, evidence=[(f, check_upload(f))]
+    )
     return entry
 
 
@@ -101,13 +136,27 @@ def live(actor, member, officer, **kwargs) -> Entry:
 _numbers = itertools.count(1)
 
 
-def past_query(member, person=ZHANG, *, ago: datetime.timedelta, purpose="loan_approval",
-               kind=Query.Kind.MEMBER) -> Query:
+def past_query(
+    member,
+    person=ZHANG,
+    *,
+    ago: datetime.timedelta,
+    purpose="loan_approval",
+    kind=Query.Kind.MEMBER,
+) -> Query:
     """A log row made earlier (created directly: the log is insert-only)."""
     return Query.objects.create(
-        query_no=f"QTEST{next(_numbers):010d}", kind=kind, member=member, channel=Channel.WEB, purpose=purpose,
-        id_type="RIC", subject_index=id_index_for("RIC", person[0]), id_masked="x", name_masked="x",
-        hit=False, created_at=NOW - ago,
+        query_no=f"QTEST{next(_numbers):010d}",
+        kind=kind,
+        member=member,
+        channel=Channel.WEB,
+        purpose=purpose,
+        id_type="RIC",
+        subject_index=id_index_for("RIC", person[0]),
+        id_masked="x",
+        name_masked="x",
+        hit=False,
+        created_at=NOW - ago,
     )
 
 
@@ -169,7 +218,9 @@ REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize(("setup", "reason", "field"), REFUSALS, ids=[r.value for _, r, _ in REFUSALS])
+@pytest.mark.parametrize(
+    ("setup", "reason", "field"), REFUSALS, ids=[r.value for _, r, _ in REFUSALS]
+)
 def test_refused_query_is_not_logged_not_billed_and_its_reason_is_audited(
     setup, reason, field, lender_staff, lender_a, lender_b, prices
 ):
@@ -195,13 +246,23 @@ def test_refusal_through_the_api_names_the_key_in_the_audit_row(lender_a, lender
 
     with pytest.raises(QueryRefused):
         services.query_run(
-            member=lender_a, channel=Channel.API, api_key=key,
-            req=QueryRequest(id_type="RIC", id_number=ZHANG[0], name=ZHANG[1], purpose="post_loan", consent_id=None),
+            member=lender_a,
+            channel=Channel.API,
+            api_key=key,
+            req=QueryRequest(
+                id_type="RIC",
+                id_number=ZHANG[0],
+                name=ZHANG[1],
+                purpose="post_loan",
+                consent_id=None,
+            ),
         )
 
     event = refusals(lender_a).get()
     assert (event.details["reason"], event.details["channel"], event.details["api_key_id"]) == (
-        "consent_missing", "api", key.pk,
+        "consent_missing",
+        "api",
+        key.pk,
     )
 
 
@@ -223,7 +284,9 @@ def test_consent_is_valid_on_its_signing_day_and_on_its_expiry_day(lender_a, pri
     assert query.consent == consent
 
 
-def test_consent_is_reused_by_the_same_member_for_each_purpose_it_covers(lender_a, lender_staff, prices):
+def test_consent_is_reused_by_the_same_member_for_each_purpose_it_covers(
+    lender_a, lender_staff, prices
+):
     consent = consent_for(lender_a, purposes=("loan_approval", "guarantor_check"))
 
     first = ask(lender_a, consent, purpose="loan_approval", user=lender_staff)
@@ -244,10 +307,16 @@ def test_query_log_row_records_who_how_why_and_what_was_returned(lender_a, lende
     query.refresh_from_db()
     assert query.query_no.startswith(f"Q{TODAY:%Y%m%d}") and len(query.query_no) == 17
     assert (query.member, query.user, query.channel, query.purpose, query.consent) == (
-        lender_a, lender_staff, "web", "loan_approval", consent,
+        lender_a,
+        lender_staff,
+        "web",
+        "loan_approval",
+        consent,
     )
     assert (query.application_amount, query.application_loan_type, query.application_date) == (
-        Decimal("5000.00"), "consumer", TODAY,
+        Decimal("5000.00"),
+        "consumer",
+        TODAY,
     )
     assert query.created_at == NOW
     assert query.result["hit"] is False and query.hit is False
@@ -257,10 +326,16 @@ def test_query_log_row_records_who_how_why_and_what_was_returned(lender_a, lende
     assert not any(ZHANG[0] in str(v) or ZHANG[1] in str(v) for v in row.values())
     assert query.subject_index == id_index_for("RIC", ZHANG[0])
     event = AuditEvent.objects.get(action="query.run")
-    assert (event.actor, event.institution, event.target_id) == (lender_staff, lender_a, str(query.pk))
+    assert (event.actor, event.institution, event.target_id) == (
+        lender_staff,
+        lender_a,
+        str(query.pk),
+    )
 
 
-def test_name_mismatch_shows_nothing_and_costs_nothing(lender_a, lender_staff, review_officer, prices):
+def test_name_mismatch_shows_nothing_and_costs_nothing(
+    lender_a, lender_staff, review_officer, prices
+):
     live(lender_staff, lender_a, review_officer)
     consent = consent_for(lender_a)
 
@@ -284,21 +359,35 @@ def test_hit_lists_only_visible_entries_with_dispute_flag_statement_and_dpd_band
     lender_staff, lender_a, review_officer, counter_clerk, prices
 ):
     active = live(lender_staff, lender_a, review_officer, contract="HT-ACTIVE")
-    recent = live(lender_staff, lender_a, review_officer, contract="HT-RECENT",
-                  delinquent_since=(TODAY - days(45)).isoformat())
+    recent = live(
+        lender_staff,
+        lender_a,
+        review_officer,
+        contract="HT-RECENT",
+        delinquent_since=(TODAY - days(45)).isoformat(),
+    )
     settled = registry.entry_settle(
         entry=live(lender_staff, lender_a, review_officer, contract="HT-SETTLED"),
-        actor=lender_staff, settled_on=TODAY - days(10),
+        actor=lender_staff,
+        settled_on=TODAY - days(10),
     )
     report(lender_staff, lender_a, contract="HT-PENDING")
-    registry.entry_return(entry=report(lender_staff, lender_a, contract="HT-RETURNED"), actor=review_officer,
-                          reason="缺少证据")
-    registry.entry_revoke(entry=live(lender_staff, lender_a, review_officer, contract="HT-REVOKED"),
-                          actor=lender_staff, reason="误报")
+    registry.entry_return(
+        entry=report(lender_staff, lender_a, contract="HT-RETURNED"),
+        actor=review_officer,
+        reason="缺少证据",
+    )
+    registry.entry_revoke(
+        entry=live(lender_staff, lender_a, review_officer, contract="HT-REVOKED"),
+        actor=lender_staff,
+        reason="误报",
+    )
     expired = live(lender_staff, lender_a, review_officer, contract="HT-EXPIRED")
     Entry.objects.filter(pk=expired.pk).update(status=Entry.Status.EXPIRED)
     Entry.objects.filter(pk=active.pk).update(disputed=True)
-    registry.entry_set_statement(entry=active, actor=counter_clerk, statement="该笔借款已与贷款人协商分期偿还")
+    registry.entry_set_statement(
+        entry=active, actor=counter_clerk, statement="该笔借款已与贷款人协商分期偿还"
+    )
     live(lender_staff, lender_a, review_officer, person=LI, contract="HT-OTHER-PERSON")
 
     query = ask(lender_a, consent_for(lender_a))
@@ -317,7 +406,10 @@ def test_hit_lists_only_visible_entries_with_dispute_flag_statement_and_dpd_band
     assert shown[settled.pk]["status"] == "settled"
     assert shown[settled.pk]["settled_on"] == (TODAY - days(10)).isoformat()
     assert shown[active.pk]["category"] == "overdue"
-    assert (shown[active.pk]["loan_amount"], shown[active.pk]["overdue_amount"]) == ("10000.00", "2000.00")
+    assert (shown[active.pk]["loan_amount"], shown[active.pk]["overdue_amount"]) == (
+        "10000.00",
+        "2000.00",
+    )
     assert shown[active.pk]["delinquent_since"] == (TODAY - days(400)).isoformat()
     assert shown[active.pk]["member"] == lender_a.name
     # Hand-computed grade: 25 (180+) + 10 (31–60) + round(25 × 0.5) = 12 → 47 → D.
@@ -339,8 +431,9 @@ def test_no_hit_for_a_subject_with_only_pending_entries(lender_staff, lender_a, 
 
 
 def test_multi_lending_counts_past_member_queries_per_window(lender_a, lender_b, prices):
-    lender_c = Institution.objects.create(name="丙小贷", kind=Institution.Kind.LENDER, region="天津市",
-                                          uscc="91120000MA0TESTC3X")
+    lender_c = Institution.objects.create(
+        name="丙小贷", kind=Institution.Kind.LENDER, region="天津市", uscc="91120000MA0TESTC3X"
+    )
     past_query(lender_a, ago=days(1))
     past_query(lender_b, ago=days(7) - datetime.timedelta(seconds=1), purpose="guarantor_check")
     past_query(lender_b, ago=days(10))
@@ -369,7 +462,9 @@ def test_multi_lending_does_not_count_the_query_itself(lender_a, prices):
     consent = consent_for(lender_a)
 
     first = ask(lender_a, consent, purpose="loan_approval")
-    second = ask(lender_a, consent, purpose="loan_approval", now=NOW + datetime.timedelta(minutes=1))
+    second = ask(
+        lender_a, consent, purpose="loan_approval", now=NOW + datetime.timedelta(minutes=1)
+    )
 
     assert first.result["multi_lending"]["7"] == {"queries": 0, "institutions": 0}
     assert second.result["multi_lending"]["7"] == {"queries": 1, "institutions": 1}
@@ -394,21 +489,37 @@ def test_one_fraud_entry_is_40_points_grade_d(lender_staff, lender_a, review_off
     query = ask(lender_a, consent_for(lender_a))
 
     assert (query.risk_grade, factors(query)) == ("D", [("entry", 40)])
-    assert query.result["risk"]["factors"][0]["text"].startswith(str(Entry(category="fraud").get_category_display()))
+    assert query.result["risk"]["factors"][0]["text"].startswith(
+        str(Entry(category="fraud").get_category_display())
+    )
 
 
-def test_fraud_and_court_judgment_is_75_points_grade_e(lender_staff, lender_a, review_officer, prices):
+def test_fraud_and_court_judgment_is_75_points_grade_e(
+    lender_staff, lender_a, review_officer, prices
+):
     live(lender_staff, lender_a, review_officer, category="fraud")
     # A court judgment's case number is its evidence (no file needed).
     other = registry.entry_report(
-        actor=lender_staff, member=lender_a,
-        row=parse_row({
-            "subject_type": "person", "id_type": "RIC", "id_number": ZHANG[0], "name": ZHANG[1],
-            "role": "borrower", "contract_no": "HT-COURT", "category": "court_judgment",
-            "loan_amount": "3000", "court_name": "北京市东城区人民法院", "case_number": "(2025)京0101民初1234号",
-            "judgment_date": (TODAY - days(200)).isoformat(), "notified_on": (TODAY - days(190)).isoformat(),
-            "notice_method": "letter",
-        }, today=TODAY).data,
+        actor=lender_staff,
+        member=lender_a,
+        row=parse_row(
+            {
+                "subject_type": "person",
+                "id_type": "RIC",
+                "id_number": ZHANG[0],
+                "name": ZHANG[1],
+                "role": "borrower",
+                "contract_no": "HT-COURT",
+                "category": "court_judgment",
+                "loan_amount": "3000",
+                "court_name": "北京市东城区人民法院",
+                "case_number": "(2025)京0101民初1234号",
+                "judgment_date": (TODAY - days(200)).isoformat(),
+                "notified_on": (TODAY - days(190)).isoformat(),
+                "notice_method": "letter",
+            },
+            today=TODAY,
+        ).data,
     )[0]
     registry.entry_approve(entry=other, actor=review_officer)
 
@@ -428,8 +539,9 @@ def test_settled_fraud_weighs_half(lender_staff, lender_a, review_officer, price
 
 
 def test_many_lenders_and_a_query_burst_raise_the_grade_without_entries(lender_a, lender_b, prices):
-    lender_c = Institution.objects.create(name="丙小贷", kind=Institution.Kind.LENDER, region="天津市",
-                                          uscc="91120000MA0TESTC3X")
+    lender_c = Institution.objects.create(
+        name="丙小贷", kind=Institution.Kind.LENDER, region="天津市", uscc="91120000MA0TESTC3X"
+    )
     # 3 institutions in 30 days (+10), 5 queries in 7 days (+10): 20 points → C.
     for member, ago in ((lender_a, 1), (lender_b, 2), (lender_c, 3), (lender_b, 4), (lender_c, 5)):
         past_query(member, ago=days(ago))
@@ -455,16 +567,25 @@ def test_logged_query_cannot_be_changed_or_deleted_through_the_model(lender_a, p
     assert Query.objects.get(pk=query.pk).fee == Decimal("10.00")
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the immutable-log trigger exists on PostgreSQL only")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the immutable-log trigger exists on PostgreSQL only"
+)
 @pytest.mark.parametrize(
     "sql",
-    ["UPDATE billing_query SET purpose = 'post_loan' WHERE id = %s", "DELETE FROM billing_query WHERE id = %s"],
+    [
+        "UPDATE billing_query SET purpose = 'post_loan' WHERE id = %s",
+        "DELETE FROM billing_query WHERE id = %s",
+    ],
     ids=["update", "delete"],
 )
 def test_database_refuses_raw_update_and_delete_of_the_query_log(lender_a, sql):
     query = past_query(lender_a, ago=days(1))
 
-    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="immutable"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(sql, [query.pk])
     with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
         Query.objects.filter(pk=query.pk).update(purpose="post_loan")
@@ -483,11 +604,23 @@ def test_one_query_costs_the_same_few_sql_statements_however_much_data_exists(
             subject_type="person", id_type="RIC", id_number=person[0], name=person[1]
         )
         Entry.objects.bulk_create(
-            Entry(member=member, subject=subject, subject_role="borrower", contract_no=f"HT-{i}",
-                  category="overdue", status=Entry.Status.ACTIVE, loan_amount=Decimal("1000"),
-                  overdue_amount=Decimal("100"), delinquent_since=TODAY - days(100 + i),
-                  notified_on=TODAY - days(90), notice_method="sms", submitted_by=lender_staff,
-                  submitted_at=NOW - days(80), disputed=i % 2 == 0, subject_statement="声明" if i % 3 else "")
+            Entry(
+                member=member,
+                subject=subject,
+                subject_role="borrower",
+                contract_no=f"HT-{i}",
+                category="overdue",
+                status=Entry.Status.ACTIVE,
+                loan_amount=Decimal("1000"),
+                overdue_amount=Decimal("100"),
+                delinquent_since=TODAY - days(100 + i),
+                notified_on=TODAY - days(90),
+                notice_method="sms",
+                submitted_by=lender_staff,
+                submitted_at=NOW - days(80),
+                disputed=i % 2 == 0,
+                subject_statement="声明" if i % 3 else "",
+            )
             for i in range(n)
             for member in [(lender_a, lender_b)[i % 2]]
         )
@@ -495,9 +628,18 @@ def test_one_query_costs_the_same_few_sql_statements_however_much_data_exists(
     def add_queries(person, n):
         index = id_index_for("RIC", person[0])
         Query.objects.bulk_create(
-            Query(query_no=f"QBULK{person[0][-4:]}{i:06d}", member=(lender_a, lender_b)[i % 2],
-                  channel="web", purpose="loan_approval", id_type="RIC", subject_index=index,
-                  id_masked="x", name_masked="x", hit=True, created_at=NOW - days(i % 360 + 1))
+            Query(
+                query_no=f"QBULK{person[0][-4:]}{i:06d}",
+                member=(lender_a, lender_b)[i % 2],
+                channel="web",
+                purpose="loan_approval",
+                id_type="RIC",
+                subject_index=index,
+                id_masked="x",
+                name_masked="x",
+                hit=True,
+                created_at=NOW - days(i % 360 + 1),
+            )
             for i in range(n)
         )
 
@@ -513,8 +655,14 @@ def test_one_query_costs_the_same_few_sql_statements_however_much_data_exists(
     with CaptureQueriesContext(connection) as many:
         q_big = ask(lender_a, big, LI)
 
-    assert (len(q_small.result["entries"]), q_small.result["multi_lending"]["365"]["queries"]) == (2, 5)
-    assert (len(q_big.result["entries"]), q_big.result["multi_lending"]["365"]["queries"]) == (40, 200)
+    assert (len(q_small.result["entries"]), q_small.result["multi_lending"]["365"]["queries"]) == (
+        2,
+        5,
+    )
+    assert (len(q_big.result["entries"]), q_big.result["multi_lending"]["365"]["queries"]) == (
+        40,
+        200,
+    )
     assert len(few) == len(many)
     # Consent, entries, multi-lending, volume (get/lock/update), prices, query, fee line, audit:
     # 17 on SQLite counting savepoints; the bound leaves room for the PostgreSQL advisory lock.

@@ -45,37 +45,63 @@ def prices(db):
     return schedule
 
 
-def consent_for(member, person=ZHANG, purposes=("loan_approval", "post_loan"), signed_on=None,
-                expires_on=None) -> Consent:
-    subject = registry.subject_get_or_create(subject_type="person", id_type="RIC", id_number=person[0],
-                                             name=person[1])
+def consent_for(
+    member, person=ZHANG, purposes=("loan_approval", "post_loan"), signed_on=None, expires_on=None
+) -> Consent:
+    subject = registry.subject_get_or_create(
+        subject_type="person", id_type="RIC", id_number=person[0], name=person[1]
+    )
     return Consent.objects.create(
-        member=member, subject=subject, signed_on=signed_on or TODAY - days(5),
+        member=member,
+        subject=subject,
+        signed_on=signed_on or TODAY - days(5),
         expires_on=expires_on or TODAY + days(100),
-        covers_loan_approval="loan_approval" in purposes, covers_post_loan="post_loan" in purposes,
-        covers_guarantor_check="guarantor_check" in purposes, file="consents/t.pdf", kind="pdf",
-        original_name="c.pdf", size=len(PDF), sha256=hashlib.sha256(PDF).hexdigest(),
+        covers_loan_approval="loan_approval" in purposes,
+        covers_post_loan="post_loan" in purposes,
+        covers_guarantor_check="guarantor_check" in purposes,
+        file="consents/t.pdf",
+        kind="pdf",
+        original_name="c.pdf",
+        size=len(PDF),
+        sha256=hashlib.sha256(PDF).hexdigest(),
     )
 
 
 def live_entry(actor, member, officer, person=ZHANG, contract="HT-1", **overrides) -> Entry:
     values = {
-        "subject_type": "person", "id_type": "RIC", "id_number": person[0], "name": person[1], "role": "borrower",
-        "contract_no": contract, "category": "overdue", "loan_amount": "12000", "overdue_amount": "3000",
-        "delinquent_since": (TODAY - days(75)).isoformat(), "notified_on": (TODAY - days(60)).isoformat(),
+        "subject_type": "person",
+        "id_type": "RIC",
+        "id_number": person[0],
+        "name": person[1],
+        "role": "borrower",
+        "contract_no": contract,
+        "category": "overdue",
+        "loan_amount": "12000",
+        "overdue_amount": "3000",
+        "delinquent_since": (TODAY - days(75)).isoformat(),
+        "notified_on": (TODAY - days(60)).isoformat(),
         "notice_method": "letter",
     }
     values.update(overrides)
     f = SimpleUploadedFile("e.pdf", PDF)
-    entry, _ = registry.entry_report(actor=actor, member=member, row=parse_row(values, today=TODAY).data,
-                                     evidence=[(f, check_upload(f))])
+    entry, _ = registry.entry_report(
+        actor=actor,
+        member=member,
+        row=parse_row(values, today=TODAY).data,
+        evidence=[(f, check_upload(f))],
+    )
     return registry.entry_approve(entry=entry, actor=officer)
 
 
 def query_form(consent=None, person=ZHANG, **overrides) -> dict:
     data = {
-        "id_type": "RIC", "id_number": person[0], "name": person[1], "purpose": "loan_approval",
-        "consent": consent.pk if consent else "", "amount": "50,000.00", "loan_type": "consumer",
+        "id_type": "RIC",
+        "id_number": person[0],
+        "name": person[1],
+        "purpose": "loan_approval",
+        "consent": consent.pk if consent else "",
+        "amount": "50,000.00",
+        "loan_type": "consumer",
         "applied_on": TODAY.isoformat(),
     }
     data.update(overrides)
@@ -84,9 +110,16 @@ def query_form(consent=None, person=ZHANG, **overrides) -> dict:
 
 def run(member, consent, person=ZHANG, *, user=None, purpose="post_loan") -> Query:
     return services.query_run(
-        member=member, channel=Channel.WEB, user=user,
-        req=QueryRequest(id_type="RIC", id_number=person[0], name=person[1], purpose=purpose,
-                         consent_id=consent.pk),
+        member=member,
+        channel=Channel.WEB,
+        user=user,
+        req=QueryRequest(
+            id_type="RIC",
+            id_number=person[0],
+            name=person[1],
+            purpose=purpose,
+            consent_id=consent.pk,
+        ),
     )
 
 
@@ -126,7 +159,9 @@ def field_errors(response) -> dict[str, list[str]]:
 # --- The form -------------------------------------------------------------------------------------
 
 
-def test_query_form_runs_the_query_and_shows_the_result(client, login, lender_staff, lender_a, prices):
+def test_query_form_runs_the_query_and_shows_the_result(
+    client, login, lender_staff, lender_a, prices
+):
     consent = consent_for(lender_a)
     login(client, lender_staff)
 
@@ -135,9 +170,16 @@ def test_query_form_runs_the_query_and_shows_the_result(client, login, lender_st
     query = Query.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("billing:query_detail", args=[query.query_no])
-    assert (query.user, query.member, query.channel, query.purpose) == (lender_staff, lender_a, "web", "loan_approval")
+    assert (query.user, query.member, query.channel, query.purpose) == (
+        lender_staff,
+        lender_a,
+        "web",
+        "loan_approval",
+    )
     assert (query.application_amount, query.application_loan_type, query.application_date) == (
-        Decimal("50000.00"), "consumer", TODAY,
+        Decimal("50000.00"),
+        "consumer",
+        TODAY,
     )
     assert FeeLine.objects.get(query=query).amount == Decimal("10.00")
     page = client.get(response["Location"]).content.decode()
@@ -154,12 +196,15 @@ def test_query_form_preselects_the_consent_just_uploaded(client, login, lender_s
     assert list(response.context["consents"]) == [consent]
 
 
-def test_loan_approval_query_needs_the_application_details(client, login, lender_staff, lender_a, prices, zh):
+def test_loan_approval_query_needs_the_application_details(
+    client, login, lender_staff, lender_a, prices, zh
+):
     consent = consent_for(lender_a)
     login(client, lender_staff)
 
-    response = client.post(reverse("billing:query_create"),
-                           query_form(consent, amount="", loan_type="", applied_on=""))
+    response = client.post(
+        reverse("billing:query_create"), query_form(consent, amount="", loan_type="", applied_on="")
+    )
 
     assert field_errors(response) == {
         "amount": [zh("Enter the applied amount for a loan-approval query.")],
@@ -170,30 +215,44 @@ def test_loan_approval_query_needs_the_application_details(client, login, lender
 
 
 @pytest.mark.parametrize("amount", ["0", "-5", "abc"])
-def test_applied_amount_must_be_a_positive_amount(client, login, lender_staff, lender_a, prices, amount):
+def test_applied_amount_must_be_a_positive_amount(
+    client, login, lender_staff, lender_a, prices, amount
+):
     login(client, lender_staff)
 
-    response = client.post(reverse("billing:query_create"), query_form(consent_for(lender_a), amount=amount))
+    response = client.post(
+        reverse("billing:query_create"), query_form(consent_for(lender_a), amount=amount)
+    )
 
     assert list(field_errors(response)) == ["amount"]
     assert not Query.objects.exists()
 
 
-def test_post_loan_query_needs_no_application_details(client, login, lender_staff, lender_a, prices):
+def test_post_loan_query_needs_no_application_details(
+    client, login, lender_staff, lender_a, prices
+):
     login(client, lender_staff)
 
-    response = client.post(reverse("billing:query_create"), query_form(
-        consent_for(lender_a), purpose="post_loan", amount="", loan_type="", applied_on=""))
+    response = client.post(
+        reverse("billing:query_create"),
+        query_form(
+            consent_for(lender_a), purpose="post_loan", amount="", loan_type="", applied_on=""
+        ),
+    )
 
     assert response.status_code == 302
     assert Query.objects.get().application_amount is None
 
 
-def test_invalid_id_number_is_refused_next_to_the_field(client, login, lender_staff, lender_a, prices):
+def test_invalid_id_number_is_refused_next_to_the_field(
+    client, login, lender_staff, lender_a, prices
+):
     login(client, lender_staff)
 
-    response = client.post(reverse("billing:query_create"),
-                           query_form(consent_for(lender_a), id_number="11010519491231002Y"))
+    response = client.post(
+        reverse("billing:query_create"),
+        query_form(consent_for(lender_a), id_number="11010519491231002Y"),
+    )
 
     assert list(field_errors(response)) == ["id_number"]
     assert not Query.objects.exists()
@@ -218,12 +277,18 @@ WEB_REFUSALS = [
     (_expired, RefusalReason.CONSENT_EXPIRED, "consent"),
     (_not_yet, RefusalReason.CONSENT_NOT_YET, "consent"),
     (lambda a, b: consent_for(a, person=LI), RefusalReason.CONSENT_OTHER_SUBJECT, "consent"),
-    (lambda a, b: consent_for(a, purposes=("post_loan",)), RefusalReason.CONSENT_PURPOSE, "purpose"),
+    (
+        lambda a, b: consent_for(a, purposes=("post_loan",)),
+        RefusalReason.CONSENT_PURPOSE,
+        "purpose",
+    ),
     (_suspended, RefusalReason.MEMBER_SUSPENDED, "__all__"),
 ]
 
 
-@pytest.mark.parametrize(("setup", "reason", "field"), WEB_REFUSALS, ids=[r.value for _, r, _ in WEB_REFUSALS])
+@pytest.mark.parametrize(
+    ("setup", "reason", "field"), WEB_REFUSALS, ids=[r.value for _, r, _ in WEB_REFUSALS]
+)
 def test_refusal_is_shown_next_to_the_right_field_and_nothing_is_logged_or_billed(
     client, login, lender_staff, lender_a, lender_b, prices, zh, setup, reason, field
 ):
@@ -237,10 +302,16 @@ def test_refusal_is_shown_next_to_the_right_field_and_nothing_is_logged_or_bille
     assert not Query.objects.exists()
     assert not FeeLine.objects.exists()
     event = AuditEvent.objects.get(action="query.refused")
-    assert (event.actor, event.institution, event.details["reason"]) == (lender_staff, lender_a, reason.value)
+    assert (event.actor, event.institution, event.details["reason"]) == (
+        lender_staff,
+        lender_a,
+        reason.value,
+    )
 
 
-def test_users_without_the_query_right_cannot_query(client, login, lender_admin, other_lender_admin, lender_a):
+def test_users_without_the_query_right_cannot_query(
+    client, login, lender_admin, other_lender_admin, lender_a
+):
     consent = consent_for(lender_a)
     for user in (lender_admin, other_lender_admin):
         login(client, user)
@@ -251,13 +322,15 @@ def test_users_without_the_query_right_cannot_query(client, login, lender_admin,
 # --- The result page ----------------------------------------------------------------------------------
 
 
-def test_name_mismatch_page_says_so_and_shows_no_entries(client, login, lender_staff, lender_a, review_officer,
-                                                        prices, zh):
+def test_name_mismatch_page_says_so_and_shows_no_entries(
+    client, login, lender_staff, lender_a, review_officer, prices, zh
+):
     entry = live_entry(lender_staff, lender_a, review_officer)
     login(client, lender_staff)
 
-    response = client.post(reverse("billing:query_create"), query_form(consent_for(lender_a), name="张四"),
-                           follow=True)
+    response = client.post(
+        reverse("billing:query_create"), query_form(consent_for(lender_a), name="张四"), follow=True
+    )
 
     query = Query.objects.get()
     page = response.content.decode()
@@ -267,11 +340,14 @@ def test_name_mismatch_page_says_so_and_shows_no_entries(client, login, lender_s
     assert not FeeLine.objects.exists()
 
 
-def test_hit_page_shows_dispute_flag_statement_and_days_past_due(client, login, lender_staff, lender_a,
-                                                                 review_officer, counter_clerk, prices, zh):
+def test_hit_page_shows_dispute_flag_statement_and_days_past_due(
+    client, login, lender_staff, lender_a, review_officer, counter_clerk, prices, zh
+):
     disputed = live_entry(lender_staff, lender_a, review_officer)
     Entry.objects.filter(pk=disputed.pk).update(disputed=True)
-    registry.entry_set_statement(entry=disputed, actor=counter_clerk, statement="本人对逾期金额有异议")
+    registry.entry_set_statement(
+        entry=disputed, actor=counter_clerk, statement="本人对逾期金额有异议"
+    )
     consent = consent_for(lender_a)
     login(client, lender_staff)
 
@@ -286,17 +362,23 @@ def test_hit_page_shows_dispute_flag_statement_and_days_past_due(client, login, 
     assert zh("Hit: the subject is on the register") in page
 
 
-def test_undisputed_hit_page_has_no_dispute_flag(client, login, lender_staff, lender_a, review_officer, prices):
+def test_undisputed_hit_page_has_no_dispute_flag(
+    client, login, lender_staff, lender_a, review_officer, prices
+):
     live_entry(lender_staff, lender_a, review_officer)
     login(client, lender_staff)
 
-    response = client.post(reverse("billing:query_create"), query_form(consent_for(lender_a)), follow=True)
+    response = client.post(
+        reverse("billing:query_create"), query_form(consent_for(lender_a)), follow=True
+    )
 
     assert Query.objects.get().hit is True
     assert DISPUTED not in response.content.decode()
 
 
-def test_print_view_has_the_query_number_and_the_members_name(client, login, lender_staff, lender_a, prices):
+def test_print_view_has_the_query_number_and_the_members_name(
+    client, login, lender_staff, lender_a, prices
+):
     query = run(lender_a, consent_for(lender_a), user=lender_staff)
     login(client, lender_staff)
 
@@ -330,8 +412,9 @@ def two_members_queries(lender_a, lender_b, lender_staff, other_lender_staff, pr
     return ours, theirs
 
 
-def test_members_see_only_their_own_queries_in_the_log(client, login, lender_staff, lender_admin,
-                                                       two_members_queries):
+def test_members_see_only_their_own_queries_in_the_log(
+    client, login, lender_staff, lender_admin, two_members_queries
+):
     ours, theirs = two_members_queries
     for user in (lender_staff, lender_admin):
         login(client, user)
@@ -354,13 +437,25 @@ def test_regulator_sees_every_query(client, login, regulator, two_members_querie
 
 def test_query_log_filters_by_channel(client, login, lender_staff, lender_a, two_members_queries):
     ours, _ = two_members_queries
-    api = services.query_run(member=lender_a, channel=Channel.API, req=QueryRequest(
-        id_type="RIC", id_number=ZHANG[0], name=ZHANG[1], purpose="post_loan",
-        consent_id=Consent.objects.get(member=lender_a).pk))
+    api = services.query_run(
+        member=lender_a,
+        channel=Channel.API,
+        req=QueryRequest(
+            id_type="RIC",
+            id_number=ZHANG[0],
+            name=ZHANG[1],
+            purpose="post_loan",
+            consent_id=Consent.objects.get(member=lender_a).pk,
+        ),
+    )
     login(client, lender_staff)
 
-    assert list(client.get(reverse("billing:query_log"), {"channel": "api"}).context["page"]) == [api]
-    assert list(client.get(reverse("billing:query_log"), {"channel": "web"}).context["page"]) == [ours]
+    assert list(client.get(reverse("billing:query_log"), {"channel": "api"}).context["page"]) == [
+        api
+    ]
+    assert list(client.get(reverse("billing:query_log"), {"channel": "web"}).context["page"]) == [
+        ours
+    ]
 
 
 @pytest.mark.parametrize("who", ["other_lender_staff", "other_lender_admin"])
@@ -369,17 +464,26 @@ def test_it_checks_ownership_of_query_results(client, login, two_members_queries
     login(client, request.getfixturevalue(who))
 
     assert client.get(reverse("billing:query_detail", args=[ours.query_no])).status_code == 404
-    assert client.get(reverse("billing:query_detail", args=[ours.query_no]), {"print": "1"}).status_code == 404
+    assert (
+        client.get(
+            reverse("billing:query_detail", args=[ours.query_no]), {"print": "1"}
+        ).status_code
+        == 404
+    )
     assert not AuditEvent.objects.filter(action="query.view").exists()
 
 
 def test_unknown_query_number_is_404(client, login, lender_staff):
     login(client, lender_staff)
 
-    assert client.get(reverse("billing:query_detail", args=["Q20260101XXXXXXXX"])).status_code == 404
+    assert (
+        client.get(reverse("billing:query_detail", args=["Q20260101XXXXXXXX"])).status_code == 404
+    )
 
 
-def test_users_without_query_or_billing_rights_have_no_query_log(client, login, review_officer, two_members_queries):
+def test_users_without_query_or_billing_rights_have_no_query_log(
+    client, login, review_officer, two_members_queries
+):
     login(client, review_officer)
 
     assert client.get(reverse("billing:query_log")).status_code == 404
@@ -425,11 +529,15 @@ def test_revoking_a_key_stops_it(client, login, lender_admin, monkeypatch):
     assert services.apikey_authenticate(raw) is None
     assert AuditEvent.objects.filter(action="apikey.revoke", actor=lender_admin).count() == 1
     # No revoke button is offered any more.
-    assert reverse("billing:apikey_revoke", args=[key.pk]) not in client.get(
-        reverse("billing:apikey_list")).content.decode()
+    assert (
+        reverse("billing:apikey_revoke", args=[key.pk])
+        not in client.get(reverse("billing:apikey_list")).content.decode()
+    )
 
 
-def test_it_checks_ownership_of_api_keys(client, login, lender_admin, other_lender_admin, lender_staff):
+def test_it_checks_ownership_of_api_keys(
+    client, login, lender_admin, other_lender_admin, lender_staff
+):
     key, _raw = services.apikey_create(actor=lender_admin, name="LOS")
 
     login(client, other_lender_admin)
@@ -455,11 +563,14 @@ def test_revoke_needs_post(client, login, lender_admin):
     assert key.is_active
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: billing/services.py apikey_authenticate splits the key on every '_' (raw.split('_')), "
-    "but the random part comes from secrets.token_urlsafe, whose alphabet contains '_': about half "
-    "of all new keys (1 - (63/64)**43 ≈ 49%) are refused; split with maxsplit=2"
-))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: billing/services.py apikey_authenticate splits the key on every '_' (raw.split('_')), "
+        "but the random part comes from secrets.token_urlsafe, whose alphabet contains '_': about half "
+        "of all new keys (1 - (63/64)**43 ≈ 49%) are refused; split with maxsplit=2"
+    ),
+)
 def test_every_new_key_authenticates(lender_admin, monkeypatch):
     monkeypatch.setattr(services.secrets, "token_urlsafe", lambda n: "abc_def-" + "A" * 35)
     key, raw = services.apikey_create(actor=lender_admin, name="LOS")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from celery.schedules import crontab
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,6 +22,7 @@ from billing import services, tasks
 from billing.choices import Channel
 from billing.models import Consent, FeeLine, PriceRule, PriceSchedule, Query, Statement
 from billing.services import QueryRequest
+from blacklist_portal.accounts.models import Institution
 from blacklist_portal.audit.models import AuditEvent
 from blacklist_portal.celery import app as celery_app
 from registry import services as registry
@@ -46,16 +48,28 @@ def tiers(db):
 def query(member, *, now=None, name=ZHANG[1]) -> Query:
     consent = Consent.objects.filter(member=member).first()
     if consent is None:
-        subject = registry.subject_get_or_create(subject_type="person", id_type="RIC", id_number=ZHANG[0],
-                                                 name=ZHANG[1])
+        subject = registry.subject_get_or_create(
+            subject_type="person", id_type="RIC", id_number=ZHANG[0], name=ZHANG[1]
+        )
         consent = Consent.objects.create(
-            member=member, subject=subject, signed_on=datetime.date(2025, 6, 1), expires_on=datetime.date(2099, 1, 1),
-            covers_post_loan=True, file="consents/t.pdf", kind="pdf", original_name="c.pdf", size=len(PDF),
+            member=member,
+            subject=subject,
+            signed_on=datetime.date(2025, 6, 1),
+            expires_on=datetime.date(2099, 1, 1),
+            covers_post_loan=True,
+            file="consents/t.pdf",
+            kind="pdf",
+            original_name="c.pdf",
+            size=len(PDF),
             sha256=hashlib.sha256(PDF).hexdigest(),
         )
     return services.query_run(
-        member=member, channel=Channel.WEB, now=now or timezone.now(),
-        req=QueryRequest(id_type="RIC", id_number=ZHANG[0], name=name, purpose="post_loan", consent_id=consent.pk),
+        member=member,
+        channel=Channel.WEB,
+        now=now or timezone.now(),
+        req=QueryRequest(
+            id_type="RIC", id_number=ZHANG[0], name=name, purpose="post_loan", consent_id=consent.pk
+        ),
     )
 
 
@@ -80,13 +94,26 @@ def test_statement_totals_the_members_fee_lines_of_the_month(lender_a, lender_b,
     mine = services.statement_generate(member=lender_a, month=NOVEMBER)
     other = services.statement_generate(member=lender_b, month=datetime.date(2026, 11, 17))
 
-    assert (mine.month, mine.total, mine.line_count, mine.status) == (NOVEMBER, Decimal("36.00"), 4, "unpaid")
+    assert (mine.month, mine.total, mine.line_count, mine.status) == (
+        NOVEMBER,
+        Decimal("36.00"),
+        4,
+        "unpaid",
+    )
     assert {line.query for line in mine.lines.all()} == set(ours)
-    assert sorted(mine.lines.values_list("amount", flat=True)) == [Decimal("8.00")] * 2 + [Decimal("10.00")] * 2
+    assert (
+        sorted(mine.lines.values_list("amount", flat=True))
+        == [Decimal("8.00")] * 2 + [Decimal("10.00")] * 2
+    )
     assert (other.month, other.total, other.line_count) == (NOVEMBER, Decimal("10.00"), 1)
     assert {line.query for line in other.lines.all()} == set(theirs)
-    assert services.statement_generate(member=lender_a, month=datetime.date(2026, 10, 1)).total == Decimal("10.00")
-    assert services.statement_generate(member=lender_a, month=datetime.date(2026, 12, 1)).line_count == 1
+    assert services.statement_generate(
+        member=lender_a, month=datetime.date(2026, 10, 1)
+    ).total == Decimal("10.00")
+    assert (
+        services.statement_generate(member=lender_a, month=datetime.date(2026, 12, 1)).line_count
+        == 1
+    )
 
 
 def test_generating_twice_gives_the_same_statement(lender_a, november):
@@ -94,7 +121,9 @@ def test_generating_twice_gives_the_same_statement(lender_a, november):
     again = services.statement_generate(member=lender_a, month=NOVEMBER, now=sh(2026, 12, 2, 9))
 
     assert again.pk == first.pk
-    assert (again.total, again.line_count) == (first.total, first.line_count) == (Decimal("36.00"), 4)
+    assert (
+        (again.total, again.line_count) == (first.total, first.line_count) == (Decimal("36.00"), 4)
+    )
     assert Statement.objects.filter(member=lender_a, month=NOVEMBER).count() == 1
     assert FeeLine.objects.filter(member=lender_a, month=NOVEMBER, statement=first).count() == 4
 
@@ -114,23 +143,22 @@ def test_a_paid_statement_is_not_changed_by_regeneration(lender_a, platform_admi
 
 
 def test_statements_for_a_month_cover_every_member_with_fee_lines_and_only_those(
-    lender_a, lender_b, other_lender_admin, november
+    lender_a, lender_b, november
 ):
-    from blacklist_portal.accounts.models import Institution
-
-    quiet = Institution.objects.create(name="丙小贷", kind="lender", region="天津市", uscc="91120000MA0TESTC3X")
+    quiet = Institution.objects.create(
+        name="丙小贷", kind="lender", region="天津市", uscc="91120000MA0TESTC3X"
+    )
 
     assert services.statements_generate_for_month(month=NOVEMBER) == 2
     assert services.statements_generate_for_month(month=NOVEMBER) == 2
     assert dict(Statement.objects.filter(month=NOVEMBER).values_list("member", "total")) == {
-        lender_a.pk: Decimal("36.00"), lender_b.pk: Decimal("10.00"),
+        lender_a.pk: Decimal("36.00"),
+        lender_b.pk: Decimal("10.00"),
     }
     assert not Statement.objects.filter(member=quiet).exists()
 
 
 def test_marking_paid_needs_the_platform_admin(lender_admin, lender_a, november):
-    from django.core.exceptions import PermissionDenied
-
     statement = services.statement_generate(member=lender_a, month=NOVEMBER)
 
     with pytest.raises(PermissionDenied):
@@ -155,8 +183,14 @@ def test_the_monthly_task_generates_last_months_statements(lender_a, lender_b, t
     this_month = timezone.localdate().replace(day=1)
     last_month = (this_month - datetime.timedelta(days=1)).replace(day=1)
     for day in (2, 9, 16):
-        query(lender_a, now=datetime.datetime.combine(last_month.replace(day=day), datetime.time(12), SHANGHAI))
-    query(lender_b, now=datetime.datetime.combine(last_month.replace(day=20), datetime.time(12), SHANGHAI))
+        query(
+            lender_a,
+            now=datetime.datetime.combine(last_month.replace(day=day), datetime.time(12), SHANGHAI),
+        )
+    query(
+        lender_b,
+        now=datetime.datetime.combine(last_month.replace(day=20), datetime.time(12), SHANGHAI),
+    )
     query(lender_a)  # this month: not on last month's statement
 
     generated = celery_app.tasks["billing.monthly_statements"].delay().get()
@@ -164,7 +198,10 @@ def test_the_monthly_task_generates_last_months_statements(lender_a, lender_b, t
 
     assert generated == 2
     statements = Statement.objects.filter(month=last_month)
-    assert dict(statements.values_list("member", "total")) == {lender_a.pk: Decimal("28.00"), lender_b.pk: Decimal("10.00")}
+    assert dict(statements.values_list("member", "total")) == {
+        lender_a.pk: Decimal("28.00"),
+        lender_b.pk: Decimal("10.00"),
+    }
     assert dict(statements.values_list("member", "line_count")) == {lender_a.pk: 3, lender_b.pk: 1}
     assert not Statement.objects.filter(month=this_month).exists()
 
@@ -174,8 +211,10 @@ def test_the_monthly_task_generates_last_months_statements(lender_a, lender_b, t
 
 @pytest.fixture
 def statements(lender_a, lender_b, november):
-    return (services.statement_generate(member=lender_a, month=NOVEMBER),
-            services.statement_generate(member=lender_b, month=NOVEMBER))
+    return (
+        services.statement_generate(member=lender_a, month=NOVEMBER),
+        services.statement_generate(member=lender_b, month=NOVEMBER),
+    )
 
 
 def csv_rows(response) -> list[list[str]]:
@@ -196,15 +235,16 @@ def test_csv_export_has_every_line_and_the_total(client, login, lender_admin, st
     header, *lines, total = csv_rows(response)
     assert len(header) == 7
     assert [(row[0], row[1], row[6]) for row in lines] == [
-        (str(n), q.query_no, amount) for n, q, amount in zip(
-            range(1, 5), ours, ["10.00", "10.00", "8.00", "8.00"], strict=True)
+        (str(n), q.query_no, amount)
+        for n, q, amount in zip(range(1, 5), ours, ["10.00", "10.00", "8.00", "8.00"], strict=True)
     ]
     assert total[-1] == "36.00"
     assert sum(Decimal(row[6]) for row in lines) == Decimal(total[-1])
 
 
-def test_lender_admin_sees_own_statements_and_this_months_spend(client, login, lender_admin, lender_a, lender_b,
-                                                              tiers):
+def test_lender_admin_sees_own_statements_and_this_months_spend(
+    client, login, lender_admin, lender_a, lender_b, tiers
+):
     last_year = datetime.date(2025, 11, 1)
     for day in (3, 4, 5):
         query(lender_a, now=sh(2025, 11, day, 12))  # 10 + 10 + 8
@@ -237,17 +277,26 @@ def test_it_checks_ownership_of_statements(client, login, other_lender_admin, st
 
     assert list(listed.context["page"]) == [theirs]
     assert client.get(reverse("billing:statement_detail", args=[mine.pk])).status_code == 404
-    assert client.get(reverse("billing:statement_detail", args=[mine.pk]), {"format": "csv"}).status_code == 404
+    assert (
+        client.get(
+            reverse("billing:statement_detail", args=[mine.pk]), {"format": "csv"}
+        ).status_code
+        == 404
+    )
     assert client.post(reverse("billing:statement_mark_paid", args=[mine.pk])).status_code == 404
     mine.refresh_from_db()
     assert mine.status == "unpaid"
 
 
-def test_lender_staff_without_billing_rights_sees_no_statements(client, login, lender_staff, statements):
+def test_lender_staff_without_billing_rights_sees_no_statements(
+    client, login, lender_staff, statements
+):
     login(client, lender_staff)
 
     assert client.get(reverse("billing:statement_list")).status_code == 404
-    assert client.get(reverse("billing:statement_detail", args=[statements[0].pk])).status_code == 404
+    assert (
+        client.get(reverse("billing:statement_detail", args=[statements[0].pk])).status_code == 404
+    )
 
 
 def test_lender_admin_cannot_mark_own_statement_paid(client, login, lender_admin, statements):
@@ -273,17 +322,23 @@ def test_platform_admin_marks_a_statement_paid(client, login, platform_admin, st
     assert mine.status == "paid" and mine.paid_at is not None
     event = AuditEvent.objects.get(action="statement.paid")
     assert (event.actor, event.target_id) == (platform_admin, str(mine.pk))
-    assert client.get(reverse("billing:statement_detail", args=[mine.pk])).context["can_mark_paid"] is False
+    assert (
+        client.get(reverse("billing:statement_detail", args=[mine.pk])).context["can_mark_paid"]
+        is False
+    )
 
 
-def test_platform_admin_generates_statements_on_demand(client, login, platform_admin, lender_a, lender_b, november):
+def test_platform_admin_generates_statements_on_demand(
+    client, login, platform_admin, lender_a, lender_b, november
+):
     login(client, platform_admin)
 
     response = client.post(reverse("billing:statement_list"), {"month": "2026-11"})
 
     assert response.status_code == 302
     assert dict(Statement.objects.filter(month=NOVEMBER).values_list("member", "total")) == {
-        lender_a.pk: Decimal("36.00"), lender_b.pk: Decimal("10.00"),
+        lender_a.pk: Decimal("36.00"),
+        lender_b.pk: Decimal("10.00"),
     }
     listed = client.get(reverse("billing:statement_list"))
     assert len(listed.context["page"]) == 2
