@@ -10,6 +10,7 @@ indicators are computed as for a single query, for all subjects in one GROUP BY.
 """
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -40,6 +41,7 @@ from .models import ApiKey, Consent, FeeLine, MonthlyVolume, PriceRule, PriceSch
 from .services import WINDOWS, QueryRefused, _entry_snapshot, new_number
 
 BULK_BATCH_SIZE = 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_ID = 2**63 - 1
 
 
@@ -90,7 +92,7 @@ def _text(item: dict, key: str, errors: dict) -> str | None:
     if not isinstance(value, str):
         errors[key] = _("Expected text.")
         return None
-    if any(ord(c) < 32 for c in value):
+    if _CONTROL.search(value):
         errors[key] = _("Control characters are not allowed.")
         return None
     return value
@@ -260,7 +262,7 @@ def insert_rows(model, rows: list[dict], *, key: str | None = None) -> dict:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     record = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in fields)
-    records = [{f.attname: row.get(f.attname, defaults[f.attname]) for f in fields} for row in rows]
+    records = [{**defaults, **row} for row in rows]
     payload = json.dumps(records, default=_json_default, ensure_ascii=False)
     # Identifiers come from the model's metadata, values only through the one parameter.
     sql = (

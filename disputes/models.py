@@ -72,6 +72,8 @@ class Dispute(models.Model):
     decision = models.CharField(_("decision"), max_length=12, choices=Decision.choices, blank=True)
     decision_reasons = models.TextField(_("reasons"), blank=True)
     corrections = models.JSONField(_("corrections"), default=dict, blank=True)
+    # {entry id: {field: value before the correction}}: lets a reconsideration undo it.
+    corrections_before = models.JSONField(default=dict, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -122,6 +122,12 @@ def dispute_receive(
     now = now or timezone.now()
     if not actor.has_perm("accounts.take_dispute"):
         raise PermissionDenied
+    from .models import ClaimType
+
+    if claim_type not in ClaimType.values:
+        raise ValidationError({"claim_type": _("Choose what the applicant says is wrong.")})
+    if channel not in IntakeChannel.values:
+        raise ValidationError({"channel": _("Choose how the request was received.")})
     if entry is not None:
         if entry.subject_id != subject.pk:
             raise ValidationError({"entry": _("This entry is about another person.")})
@@ -254,6 +260,7 @@ def dispute_extend(*, dispute: Dispute, actor: User, reason: str, request=None, 
     now = now or timezone.now()
     _require_officer(actor)
     dispute = _locked(dispute)
+    next_status(dispute.status, Action.EXTEND)
     if dispute.extension_reason:
         raise ValidationError(_("The deadline has been extended once already."))
     if not reason.strip():
@@ -265,15 +272,37 @@ def dispute_extend(*, dispute: Dispute, actor: User, reason: str, request=None, 
 
 
 def _apply_outcome(dispute: Dispute, outcome: str, corrections: dict, actor: User, now: datetime) -> None:
+    """Make the decision true on the register; remember corrected values' previous state."""
+    before = {}
     for entry in dispute.entries.all():
         if entry.status not in Entry.VISIBLE:
             continue
         if outcome == Decision.DELETED:
             registry_services.entry_delete_by_dispute(entry=entry, actor=actor, now=now)
         elif outcome == Decision.CORRECTED:
+            before[str(entry.pk)] = {
+                f: (None if getattr(entry, f) is None else str(getattr(entry, f))) for f in corrections
+            }
             registry_services.entry_correct(
                 entry=entry, actor=actor, changes=corrections, reason=f"dispute {dispute.receipt_no}", now=now
             )
+    dispute.corrections_before = before
+    dispute.save(update_fields=["corrections_before"])
+
+
+def _undo_outcome(dispute: Dispute, actor: User, now: datetime) -> None:
+    """Reverse the first decision before a reconsideration applies a different one."""
+    if dispute.decision == Decision.DELETED:
+        for entry in dispute.entries.all():
+            registry_services.entry_restore_after_dispute(entry=entry, actor=actor, now=now)
+    elif dispute.decision == Decision.CORRECTED:
+        for entry in dispute.entries.all():
+            old = dispute.corrections_before.get(str(entry.pk))
+            if old:
+                registry_services.entry_correct(
+                    entry=entry, actor=actor, changes=_corrections_clean(old, allow_empty=True),
+                    reason=f"reconsideration {dispute.receipt_no}", now=now,
+                )
 
 
 def _notify_queriers(dispute: Dispute, outcome: str, now: datetime) -> None:
@@ -300,21 +329,29 @@ def _notify_queriers(dispute: Dispute, outcome: str, now: datetime) -> None:
     )
 
 
-def _corrections_clean(corrections: dict) -> dict:
+def _corrections_clean(corrections: dict, *, allow_empty: bool = False) -> dict:
+    """Typed corrections from form text. `allow_empty` keeps None (restoring an empty value)."""
+    from registry.choices import Category
     from registry.importing.rows import FieldError, parse_amount, parse_date
 
     clean = {}
     errors = {}
     for field, value in corrections.items():
         if value in ("", None):
+            if allow_empty:
+                clean[field] = None
             continue
         try:
             if field in ("loan_amount", "overdue_amount"):
                 clean[field] = parse_amount(value)
             elif field in ("delinquent_since", "settled_on"):
                 clean[field] = parse_date(value)
-            else:
+            elif field == "category":
+                if value not in Category.values:
+                    errors[field] = _("Choose a category.")
                 clean[field] = value
+            else:
+                errors[field] = _("This field cannot be corrected.")
         except FieldError as exc:
             errors[field] = exc.message
     if errors:
@@ -344,12 +381,12 @@ def dispute_decide(
         raise ValidationError({"decision": _("Enter the corrected values.")})
     dispute.decision = decision
     dispute.decision_reasons = reasons.strip()
-    dispute.corrections = {k: str(v) for k, v in corrections.items()}
+    dispute.corrections = {k: str(v) for k, v in corrections.items()} if decision == Decision.CORRECTED else {}
     dispute.decided_by = actor
     dispute.decided_at = now
     dispute.appeal_due_at = end_of_day_after(now, settings.PORTAL_DISPUTE_APPEAL_DAYS)
     _move(dispute, Action.DECIDE, actor, note=decision, now=now, request=request)
-    _apply_outcome(dispute, decision, corrections, actor, now)
+    _apply_outcome(dispute, decision, corrections if decision == Decision.CORRECTED else {}, actor, now)
     _refresh_flags(dispute)
     _notify_queriers(dispute, decision, now)
     return dispute
@@ -361,6 +398,9 @@ def dispute_appeal(*, dispute: Dispute, actor: User, reason: str, request=None, 
     if not actor.has_perm("accounts.take_dispute"):
         raise PermissionDenied
     dispute = _locked(dispute)
+    if actor.institution.kind == Institution.Kind.LENDER and dispute.filed_by_member_id != actor.institution_id:
+        # The reporting member cannot appeal a correction of its own entry.
+        raise PermissionDenied
     next_status(dispute.status, Action.APPEAL)
     if now > dispute.appeal_due_at:
         raise ValidationError(_("The 15 days to appeal ended on %(date)s.") % {"date": f"{timezone.localtime(dispute.appeal_due_at):%Y-%m-%d}"})
@@ -401,23 +441,30 @@ def dispute_reconsider(
     dispute.reconsidered_by = actor
     dispute.closed_at = now
     _move(dispute, Action.RECONSIDER, actor, note=outcome, now=now, request=request)
-    if outcome != dispute.decision:
-        _apply_outcome(dispute, outcome, corrections, actor, now)
+    if outcome != dispute.decision or (outcome == Decision.CORRECTED and corrections):
+        _undo_outcome(dispute, actor, now)
+        if outcome in (Decision.DELETED, Decision.CORRECTED):
+            _apply_outcome(dispute, outcome, corrections, actor, now)
         _notify_queriers(dispute, outcome, now)
     _refresh_flags(dispute)
     return dispute
 
 
 @transaction.atomic
-def dispute_close(*, dispute: Dispute, actor: User | None = None, now: datetime | None = None) -> Dispute:
-    """Close a decided dispute once its appeal window has passed."""
+def dispute_close(
+    *, dispute: Dispute, actor: User | None = None, request=None, now: datetime | None = None
+) -> Dispute:
+    """Close a decided dispute once its appeal window has passed (the sweep does it; an
+    officer may too)."""
     now = now or timezone.now()
+    if actor is not None and not actor.has_perm("accounts.work_disputes"):
+        raise PermissionDenied
     dispute = _locked(dispute)
     next_status(dispute.status, Action.CLOSE)
     if now <= dispute.appeal_due_at:
         raise ValidationError(_("The applicant may still appeal until %(date)s.") % {"date": f"{timezone.localtime(dispute.appeal_due_at):%Y-%m-%d}"})
     dispute.closed_at = now
-    _move(dispute, Action.CLOSE, actor, now=now)
+    _move(dispute, Action.CLOSE, actor, now=now, request=request)
     _refresh_flags(dispute)
     return dispute
 

@@ -99,9 +99,12 @@ def _apply_errors(form, exc: ValidationError) -> None:
         form.add_error(None, exc)
 
 
-def _corrections(values: dict) -> list[tuple[str, str]]:
+def _corrections(dispute: Dispute) -> list[tuple[str, str]]:
+    """What a "corrected" decision changed, in words (nothing for any other decision)."""
+    if dispute.decision != Decision.CORRECTED:
+        return []
     rows = []
-    for field, value in values.items():
+    for field, value in dispute.corrections.items():
         if field == "category" and value in Category.values:
             value = Category(value).label
         rows.append((CORRECTION_LABELS.get(field, field), value))
@@ -129,7 +132,7 @@ def _officers(dispute: Dispute):
 
 def _with_members(qs):
     return qs.select_related("subject", "assignee").prefetch_related(
-        Prefetch("entries", queryset=Entry.objects.select_related("member").order_by("pk"))
+        Prefetch("entries", queryset=Entry.objects.select_related("member").order_by("member_id", "pk"))
     )
 
 
@@ -192,7 +195,7 @@ def bulletin(request: HttpRequest) -> HttpResponse:
         outcome = d.reconsideration or d.decision
         d.outcome_label = Decision(outcome).label
         d.outcome_on = d.closed_at if d.reconsideration else d.decided_at
-        d.changed_fields = [label for label, _v in _corrections(d.corrections)] if outcome == Decision.CORRECTED else []
+        d.changed_fields = [label for label, _v in _corrections(d)] if outcome == Decision.CORRECTED else []
     return render(request, "disputes/bulletin.html", {"page": page})
 
 
@@ -298,7 +301,7 @@ def _render_detail(request: HttpRequest, dispute: Dispute, *, failed: str | None
         "hidden_entries": total - len(entries),
         "attachments": dispute.attachments.all(),
         "events": events,
-        "corrections": _corrections(dispute.corrections),
+        "corrections": _corrections(dispute),
         "is_open": dispute.status in OPEN_STATUSES,
         "time_left": time_left(dispute.decision_due_at, now),
         "urgency": urgency(dispute.decision_due_at, now),
@@ -441,7 +444,7 @@ def letter(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "disputes/letter.html", {
         "dispute": dispute,
         "entries": entries_shown(request.user, dispute),
-        "corrections": _corrections(dispute.corrections),
+        "corrections": _corrections(dispute),
         "may_appeal": dispute.status == Status.DECIDED and now <= dispute.appeal_due_at,
         "appeal_days": settings.PORTAL_DISPUTE_APPEAL_DAYS,
         "notify_days": settings.PORTAL_DISPUTE_NOTIFY_QUERIERS_DAYS,

@@ -478,3 +478,17 @@ def entries_set_dispute_flag(*, entry_ids: list[int], flagged: bool) -> int:
         entry.save(update_fields=["disputed", "updated_at"])
         changed += 1
     return changed
+
+
+@transaction.atomic
+def entry_restore_after_dispute(*, entry: Entry, actor: User, now: datetime | None = None) -> Entry:
+    """Undo a deletion when a reconsideration reverses it: the entry is live again."""
+    now = now or timezone.now()
+    entry = Entry.objects.select_for_update().get(pk=entry.pk)
+    if entry.status != Entry.Status.DELETED:
+        return entry
+    entry.status = Entry.Status.SETTLED if entry.settled_on else Entry.Status.ACTIVE
+    entry._history_user = actor
+    entry.save()
+    audit_record(actor=actor, action="entry.restore_after_dispute", target=entry, now=now)
+    return entry

@@ -28,7 +28,7 @@ from blacklist_portal.audit.models import AuditEvent
 from blacklist_portal.uploads import check_upload
 from registry import services as registry_services
 from registry.importing.rows import parse_row
-from registry.models import Entry, Subject
+from registry.models import Entry
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 HTML_AS_PDF = b"<!DOCTYPE html><html><body>signed</body></html>"

@@ -465,4 +465,4 @@ def test_ten_thousand_subjects_in_one_request(client, raw, lender_a, lender_staf
     assert FeeLine.objects.count() == Query.objects.count() == 10_000
     assert MonthlyVolume.objects.get(member=lender_a).count == 10_000
     assert statements <= 60
-    assert elapsed < 10  # the target is 2 s on 2 cores; this only catches a per-subject statement
+    assert elapsed < 15  # the target is 2 s on 2 cores; this only catches a per-subject statement

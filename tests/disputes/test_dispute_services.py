@@ -887,7 +887,7 @@ def test_an_out_of_order_action_is_refused_and_changes_nothing(world, status, ac
         actions[action](dispute)
 
     assert (refused.value.status, refused.value.action) == (status, action)
-    assert refused.value.message.endswith("is not possible while the dispute is “%s”." % Status(status).label)
+    assert refused.value.message.endswith(f"is not possible while the dispute is “{Status(status).label}”.")
     assert snapshot(dispute) == before
 
 

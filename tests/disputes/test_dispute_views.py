@@ -643,6 +643,18 @@ def test_the_queue_says_plainly_how_much_time_is_left(client, login, review_offi
     assert "20 days left" in html
 
 
+def test_the_time_left_is_said_in_the_pages_language(client, login, review_officer, three_disputes):
+    login(client, review_officer)
+    with translation.override("zh-hans"):
+        overdue = translation.ngettext("%(n)d day overdue", "%(n)d days overdue", 5) % {"n": 5}
+        left = translation.ngettext("%(n)d day left", "%(n)d days left", 3) % {"n": 3}
+
+    html = page(client.get(reverse("disputes:queue")))
+
+    assert overdue in html and left in html
+    assert "days left" not in html or left == "3 days left"
+
+
 def test_lenders_and_clerks_have_no_queue(client, login, lender_staff, counter_clerk):
     for user in (lender_staff, counter_clerk):
         client.logout()

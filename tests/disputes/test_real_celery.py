@@ -9,6 +9,7 @@ The test settings force the in-memory e-mail backend in every process, so delive
 the database: the outbox row of the reminder gets its `sent_at` from the worker's
 inbox.send_outbox task, which the reminder queued through the broker."""
 
+import contextlib
 import datetime
 import os
 import re
@@ -140,10 +141,8 @@ def stop(worker: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait(timeout=10)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(worker.pid, signal.SIGKILL)  # leftovers of this group only, if any
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -28,7 +28,15 @@ from blacklist_portal.inbox.models import Notification, OutgoingEmail
 from blacklist_portal.inbox.services import notify, outbox_send
 from blacklist_portal.uploads import check_upload
 from disputes import services, tasks
-from disputes.models import ClaimType, Decision, Dispute, DisputeEvent, IntakeChannel, Reminder, VerificationAnswer
+from disputes.models import (
+    ClaimType,
+    Decision,
+    Dispute,
+    DisputeEvent,
+    IntakeChannel,
+    Reminder,
+    VerificationAnswer,
+)
 from disputes.workflow import Status, TransitionRefused
 from registry import services as registry_services
 from registry.importing.rows import parse_row
@@ -574,7 +582,8 @@ def test_two_sweeps_at_the_same_instant_send_each_reminder_once(
     def sweeper():
         try:
             barrier.wait(timeout=10)
-            results.append(services.dispute_sweep(now=now))
+            with translation.override("en"):  # the language is per thread
+                results.append(services.dispute_sweep(now=now))
         except Exception as exc:  # reported below, in the test's thread
             errors.append(exc)
         finally:

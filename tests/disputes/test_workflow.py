@@ -132,8 +132,8 @@ def test_every_action_is_possible_somewhere():
 
 
 def test_only_undecided_disputes_count_as_open_and_an_appeal_reflags():
-    assert OPEN_STATUSES == {S.RECEIVED, S.ASSIGNED, S.AWAITING_VERIFICATION, S.VERIFIED}
-    assert FLAGGED_STATUSES == OPEN_STATUSES | {S.APPEALED}
+    assert {S.RECEIVED, S.ASSIGNED, S.AWAITING_VERIFICATION, S.VERIFIED} == OPEN_STATUSES
+    assert {*OPEN_STATUSES, S.APPEALED} == FLAGGED_STATUSES
     assert S.DECIDED not in FLAGGED_STATUSES
     assert S.CLOSED not in FLAGGED_STATUSES
     # Extension and decision are exactly the open statuses' business.
