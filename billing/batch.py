@@ -41,6 +41,8 @@ from .models import ApiKey, Consent, FeeLine, MonthlyVolume, PriceRule, PriceSch
 from .services import WINDOWS, QueryRefused, _entry_snapshot, new_number
 
 BULK_BATCH_SIZE = 1000
+# Masked names are stored in varchar(100) columns (Subject, Query), and masking keeps the length.
+NAME_MAX_LENGTH = Query._meta.get_field("name_masked").max_length
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_ID = 2**63 - 1
 
@@ -119,6 +121,11 @@ def parse_subject(index: int, item) -> _Valid | SubjectResult:
             name = normalize_name(raw_name)
         except IdentifierError as exc:
             errors["name"] = exc.message
+        else:
+            if len(name) > NAME_MAX_LENGTH:
+                errors["name"] = format_lazy(
+                    _("A name has at most {n} characters."), n=NAME_MAX_LENGTH
+                )
     consent_id = item.get("consent_id")
     if consent_id is not None and (
         isinstance(consent_id, bool) or not isinstance(consent_id, int) or not 0 < consent_id <= _MAX_ID

@@ -4,6 +4,7 @@ goes out through errors.error_response; bad input is a 4xx, never a 500, and sto
 import json
 import re
 from datetime import date
+from decimal import Decimal
 from functools import wraps
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from django.core.exceptions import (
     TooManyFilesSent,
     ValidationError,
 )
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import HttpRequest, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
@@ -30,7 +31,7 @@ from registry.models import Entry
 from registry.selectors import entries_of_member
 from registry.services import entry_report
 
-from ..batch import BatchTooLarge, SubjectResult, batch_screen, parse_subject
+from ..batch import NAME_MAX_LENGTH, BatchTooLarge, SubjectResult, batch_screen, parse_subject
 from ..choices import MEMBER_PURPOSES, Channel, LoanType, Purpose
 from ..models import Query
 from ..services import Application, QueryRefused, QueryRequest, consent_upload, query_run
@@ -39,6 +40,8 @@ from .errors import JSON_DUMPS, ApiError, error_response, from_validation_error,
 from .schema import SCHEMA
 
 ENTRIES_PER_PAGE = 50
+# Amount columns are numeric(14, 2).
+MAX_AMOUNT = Decimal("999999999999.99")
 MAX_EVIDENCE_FILES = 10
 _QUERY_NO = re.compile(r"[A-Z0-9]{1,24}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -72,6 +75,9 @@ def endpoint(*methods: str):
                 return error_response(413, "too_large", _("The request body is too large."))
             except (MultiPartParserError, TooManyFieldsSent, TooManyFilesSent, UnreadablePostError):
                 return error_response(400, "malformed_request", _("The request body could not be read."))
+            except DataError:
+                # A value the database cannot hold that no check caught: still the client's.
+                return error_response(400, "invalid", _("A value is too long or too large."))
             except IntegrityError:
                 # Two requests changed the same thing at once; the transaction was rolled back.
                 return error_response(409, "conflict", _("Another request changed the same data at the same time; try again."))
@@ -145,6 +151,8 @@ def _application(data: dict, purpose: str | None, errors: dict) -> Application |
         else:
             if amount <= 0:
                 errors["application.amount"] = _("The amount must be greater than zero.")
+            elif amount > MAX_AMOUNT:
+                errors["application.amount"] = _("Amount is too large: {amount}; the largest accepted is 1,000,000,000,000.00.").format(amount=amount)
     loan_type = raw.get("loan_type")
     if not isinstance(loan_type, str) or loan_type not in LoanType.values:
         errors["application.loan_type"] = format_lazy(
@@ -425,6 +433,20 @@ def entries(request: HttpRequest) -> JsonResponse:
     })
 
 
+def _column_limits(row) -> dict:
+    """What parse_row lets through but the columns cannot hold (reported to the registry)."""
+    errors = {}
+    if len(row.name) > NAME_MAX_LENGTH:
+        errors["name"] = format_lazy(_("A name has at most {n} characters."), n=NAME_MAX_LENGTH)
+    court_max = Entry._meta.get_field("court_name").max_length
+    if len(row.court_name) > court_max:
+        errors["court_name"] = format_lazy(_("At most {n} characters."), n=court_max)
+    for key in ("loan_amount", "overdue_amount"):
+        if getattr(row, key) is not None and getattr(row, key) > MAX_AMOUNT:
+            errors[key] = _("Amount is too large: {amount}; the largest accepted is 1,000,000,000,000.00.").format(amount=getattr(row, key))
+    return errors
+
+
 def _entry_create(request: HttpRequest) -> JsonResponse:
     errors: dict = {}
     values = _form_text(request, errors)
@@ -437,6 +459,8 @@ def _entry_create(request: HttpRequest) -> JsonResponse:
     result = parse_row({k: v for k, v in values.items() if k in COLUMNS_BY_KEY}, today=timezone.localdate())
     for column, message in result.errors:
         errors[column] = f"{errors[column]} {message}" if column in errors else message
+    if result.data is not None:
+        errors.update(_column_limits(result.data))
     evidence = _checked_files(request, "evidence", errors, most=MAX_EVIDENCE_FILES)
     if errors:
         raise invalid(errors)

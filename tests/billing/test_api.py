@@ -428,6 +428,7 @@ def test_a_loan_approval_query_records_the_application(client, raw, lender_staff
         {"amount": "1.001", "loan_type": "consumer", "applied_on": TODAY.isoformat()},
         {"amount": 1e300, "loan_type": "consumer", "applied_on": TODAY.isoformat()},
         {"amount": True, "loan_type": "consumer", "applied_on": TODAY.isoformat()},
+        {"amount": "1000000000000", "loan_type": "consumer", "applied_on": TODAY.isoformat()},
         {"amount": "100", "loan_type": "yacht", "applied_on": TODAY.isoformat()},
         {"amount": "100", "loan_type": "consumer", "applied_on": "2024/03/05"},
         {"amount": "100", "loan_type": "consumer", "applied_on": (TODAY + 2 * DAY).isoformat()},
@@ -537,6 +538,16 @@ def test_wrong_types_are_400_with_a_message_per_field(client, raw):
     assert set(error["fields"]) == {"id_type", "id_number", "name", "purpose", "consent_id"}
 
 
+def test_a_name_longer_than_the_register_holds_is_400(client, raw, lender_staff):
+    c = consent(lender_staff)
+    before = stored()
+
+    error = assert_error(post_json(client, "/api/v1/queries", query_body(c, name="张" * 101), raw), 400, "invalid")
+
+    assert list(error["fields"]) == ["name"]
+    assert stored() == before
+
+
 def test_an_invalid_id_number_is_400_with_the_identifier_message(client, raw, lender_staff):
     c = consent(lender_staff)
 
@@ -641,6 +652,11 @@ def test_reporting_the_same_contract_again_changes_nothing_or_updates(client, ra
         ({"notified_on": None, "contract_no": ""}, {"notified_on", "contract_no"}),
         ({"colour": "red"}, {"colour"}),
         ({"remarks": "a\x00b"}, {"remarks"}),
+        ({"name": "王" * 101}, {"name"}),
+        ({"loan_amount": "1,000,000,000,000.00"}, {"loan_amount"}),
+        ({"category": "court_judgment", "overdue_amount": "", "delinquent_since": "",
+          "court_name": "法" * 150, "case_number": "(2023)京0105执1234号", "judgment_date": "2023-05-06"},
+         {"court_name"}),
         ({"evidence": SimpleUploadedFile("ledger.pdf", HTML_AS_PDF)}, {"evidence"}),
     ],
 )

@@ -316,6 +316,7 @@ def test_an_empty_or_malformed_batch_is_400(client, raw, body, field):
         {"id_type": "RIC", "id_number": LI[0], "name": "李四", "consent_id": "1"},
         {"id_type": "RIC", "id_number": LI[0], "name": "李四", "consent_id": 10**30},
         {"id_type": "RIC", "id_number": LI[0], "name": "\x00李四", "consent_id": 1},
+        {"id_type": "RIC", "id_number": LI[0], "name": "李" * 101, "consent_id": 1},
     ],
 )
 def test_a_malformed_subject_is_invalid_and_the_others_still_run(client, raw, lender_staff, item):

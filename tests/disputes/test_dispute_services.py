@@ -672,7 +672,8 @@ def test_an_appeal_needs_grounds_and_the_capability(decided, counter_clerk, regu
 
 @pytest.fixture
 def appealed_after_sam_decided(counter_clerk, senior_review_officer, review_officer, entry):
-    """Assigned to rita but decided (deleted) by sam, whose senior role lets him decide."""
+    """Assigned to rita but decided (upheld) by sam, whose senior role lets him decide; then
+    appealed at the counter."""
     dispute = assign(receive(counter_clerk, entry), review_officer)
     dispute = decide(dispute, senior_review_officer, Decision.UPHELD)
     return appeal(dispute, counter_clerk)

@@ -77,7 +77,10 @@ def fresh_broker_url() -> tuple[str, object]:
         match = re.fullmatch(r"/(\d+)", urlsplit(used).path or "") if used.startswith("redis") else None
         taken.add(int(match.group(1)) if match else 0)
     server = redis.Redis.from_url(urlunsplit(parts._replace(path="/0")))
-    databases = int(server.config_get("databases").get("databases", 16))
+    try:
+        databases = int(server.config_get("databases").get("databases", 16))
+    except redis.RedisError:  # CONFIG may be disabled on a managed server
+        databases = 16
     for number in range(databases - 1, 0, -1):
         if number in taken:
             continue
