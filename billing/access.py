@@ -37,6 +37,9 @@ def access_query(user: User, query_no: str) -> Query:
         return query
     if user.has_perm("accounts.supervise"):
         return query
+    if query.user_id == user.pk and user.has_perm("accounts.serve_counter"):
+        # The clerk who ran a representative query prints its result for the representative.
+        return query
     raise Http404
 
 

@@ -213,6 +213,9 @@ def _entry_snapshot(entry: Entry, today: date) -> dict:
 
 
 def _result(*, subject: Subject | None, index: str, name_ok: bool | None, now: datetime) -> dict:
+    if name_ok is False:
+        # Wrong name for this ID: nothing about the person is shown (not even query activity).
+        return {"hit": False, "name_matches": False, "entries": [], "multi_lending": None, "risk": None}
     today = _shanghai_today(now)
     entries = []
     if subject is not None and name_ok is not False:
@@ -337,7 +340,7 @@ def query_run(
                 application_date=req.application.applied_on if req.application else None,
                 representative=req.representative,
                 hit=result["hit"],
-                risk_grade=result["risk"]["grade"],
+                risk_grade=result["risk"]["grade"] if result["risk"] else "",
                 result=result,
                 created_at=now,
             )
@@ -475,6 +478,8 @@ def statement_mark_paid(*, statement: Statement, actor: User, request=None) -> S
     if not actor.has_perm("accounts.manage_prices"):
         raise PermissionDenied
     statement = Statement.objects.select_for_update().get(pk=statement.pk)
+    if statement.status == Statement.Status.PAID:
+        return statement
     statement.status = Statement.Status.PAID
     statement.paid_at = timezone.now()
     statement.save(update_fields=["status", "paid_at"])
@@ -516,7 +521,7 @@ def apikey_revoke(*, actor: User, key: ApiKey, request=None) -> ApiKey:
 
 def apikey_authenticate(raw: str) -> ApiKey | None:
     """The active key for a raw bearer token, or None. Constant-time comparison of hashes."""
-    parts = raw.split("_")
+    parts = raw.split("_", 2)  # the random tail may itself contain "_"
     if len(parts) != 3 or parts[0] != "bl":
         return None
     key = ApiKey.objects.select_related("member").filter(prefix=parts[1], revoked_at__isnull=True).first()

@@ -3,6 +3,8 @@ import csv
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -187,8 +189,7 @@ def counter_member_query(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         member = data["member"]
-        from django.db import transaction
-
+        stored = []
         try:
             with transaction.atomic():
                 consent = services.consent_upload(
@@ -197,6 +198,7 @@ def counter_member_query(request: HttpRequest) -> HttpResponse:
                     signed_on=data["consent_signed_on"], expires_on=data["consent_expires_on"],
                     channel=Channel.COUNTER, request=request,
                 )
+                stored.append(consent.file)
                 application = None
                 if data["purpose"] == Purpose.LOAN_APPROVAL:
                     application = services.Application(amount=data["amount"], loan_type=data["loan_type"], applied_on=data["applied_on"])
@@ -207,8 +209,16 @@ def counter_member_query(request: HttpRequest) -> HttpResponse:
                                               representative=data["representative"]),
                 )
         except services.QueryRefused as refused:
+            # The consent and the query were rolled back together: remove the stored scan, and
+            # record the refusal now that the transaction that held its audit row is gone.
+            for name in stored:
+                default_storage.delete(name)
+            audit_record(actor=request.user, institution=member, action="query.refused", request=request,
+                         details={"reason": refused.code, "channel": Channel.COUNTER, "purpose": data["purpose"]})
             form.add_error("consent_expires_on" if refused.field == "consent" else refused.field, refused.message)
         except ValidationError as exc:
+            for name in stored:
+                default_storage.delete(name)
             _apply(form, exc)
         else:
             return redirect("billing:query_detail", query_no=query.query_no)

@@ -208,6 +208,14 @@ def test_a_missing_or_wrong_key_is_401_json(client, db, header):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_errors_are_chinese_by_default_and_english_on_request(client, db):
+    chinese = assert_error(client.get("/api/v1/entries"), 401)
+    english = assert_error(client.get("/api/v1/entries", HTTP_ACCEPT_LANGUAGE="en"), 401)
+
+    assert chinese["message"] == "请按以下格式发送 API 密钥：Authorization: Bearer <key>。"
+    assert english["message"] == "Send your API key as: Authorization: Bearer <key>."
+
+
 def test_a_key_with_a_wrong_secret_is_refused(client, raw):
     forged = raw[:-4] + ("AAAA" if not raw.endswith("AAAA") else "BBBB")
 

@@ -367,14 +367,6 @@ def test_representative_query_stores_the_scan_and_bills_the_member_represented(
     assert (line.member, line.amount) == (lender_a, Decimal("10.00"))  # loan approval, hit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: billing/access.py access_query lets only the query's member (or a regulator) see it; a "
-        "representative query is logged under the represented member, so the clerk who ran it is sent "
-        "to a 404 and cannot print the result"
-    ),
-)
 def test_clerk_sees_and_prints_the_result_of_a_representative_query(
     client, login, counter_clerk, lender_a, zhang_on_register
 ):
@@ -433,14 +425,6 @@ def stored_consent_files() -> set[str]:
     return {os.path.join(folder, name) for folder, _dirs, files in os.walk(root) for name in files}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: billing/views.py counter_member_query stores the scan (store_private inside "
-        "consent_upload) before query_run refuses; the transaction rollback removes the Consent row "
-        "but not the file, leaving an orphaned personal document in private storage"
-    ),
-)
 def test_refused_representative_query_leaves_no_scan_in_storage(
     client, login, counter_clerk, lender_a, prices
 ):
@@ -474,14 +458,6 @@ def test_representative_of_a_suspended_member_is_refused(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: billing/views.py counter_member_query wraps consent_upload + query_run in one "
-        "transaction.atomic(), so the 'query.refused' audit row written by query_run is rolled back "
-        "with the consent"
-    ),
-)
 def test_refused_representative_query_is_audit_logged(
     client, login, counter_clerk, lender_a, prices
 ):
