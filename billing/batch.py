@@ -5,7 +5,8 @@ of SQL statements whatever the number of subjects.
 
 Per subject the rules are those of `services.query_run`: a missing, foreign, expired, not yet
 valid, other person's or post-loan-less consent refuses the subject (no log row, no fee); a name
-that does not match the subject on file shows nothing and costs nothing. Multi-lending
+that does not match the subject on file shows nothing (not even query activity) and costs
+nothing. Multi-lending
 indicators are computed as for a single query, for all subjects in one GROUP BY.
 """
 
@@ -38,7 +39,7 @@ from registry.services import id_index_for, name_index_for
 from . import risk
 from .choices import Channel, Purpose, RefusalReason
 from .models import ApiKey, Consent, FeeLine, MonthlyVolume, PriceRule, PriceSchedule, Query
-from .services import WINDOWS, QueryRefused, _entry_snapshot, new_number
+from .services import WINDOWS, QueryRefused, _entry_snapshot, _result, new_number
 
 BULK_BATCH_SIZE = 1000
 # Masked names are stored in varchar(100) columns (Subject, Query), and masking keeps the length.
@@ -360,15 +361,19 @@ def batch_screen(
             )
             for e in live:
                 entries_of.setdefault(e.subject_id, []).append(_entry_snapshot(e, today))
-        ml = multi_lending_many(subject_indexes={s.id_index for s, _c, _n in accepted}, now=now)
+        ml = multi_lending_many(subject_indexes={s.id_index for s, _c, name_ok in accepted if name_ok}, now=now)
 
         snapshots = []
         for s, consent, name_ok in accepted:
-            entries = entries_of.get(consent["subject_id"], []) if name_ok else []
+            if not name_ok:
+                # A wrong name for the ID shows nothing about the person, as in query_run.
+                snapshots.append(_result(subject=None, index=s.id_index, name_ok=False, now=now))
+                continue
+            entries = entries_of.get(consent["subject_id"], [])
             grade, factors = risk.assess(entries=entries, multi_lending=ml[s.id_index])
             snapshots.append({
                 "hit": bool(entries),
-                "name_matches": name_ok,
+                "name_matches": True,
                 "entries": entries,
                 "multi_lending": ml[s.id_index],
                 "risk": {"grade": grade, "factors": [f.__dict__ for f in factors]},
@@ -404,7 +409,8 @@ def batch_screen(
                 "purpose": Purpose.POST_LOAN, "consent_id": consent["pk"], "id_type": s.id_type,
                 "subject_index": s.id_index, "subject_id": consent["subject_id"],
                 "id_masked": mask_id_number(s.id_number), "name_masked": mask_name(s.name),
-                "name_matches": name_ok, "hit": result["hit"], "risk_grade": result["risk"]["grade"],
+                "name_matches": name_ok, "hit": result["hit"],
+                "risk_grade": result["risk"]["grade"] if result["risk"] else "",
                 "result": result, "fee": fee, "created_at": now,
             }
             query_rows.append(row)

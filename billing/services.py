@@ -107,11 +107,18 @@ def consent_upload(
     signed_on: date,
     expires_on: date,
     channel: str = Channel.WEB,
+    api_key: ApiKey | None = None,
     request=None,
     now: datetime | None = None,
 ) -> Consent:
+    """Keep a borrower's signed authorisation. Through the API there is no person: pass the
+    member's `api_key` (actor None); the audit row names the key."""
     now = now or timezone.now()
-    if not actor.has_perm("accounts.upload_consent"):
+    if api_key is not None:
+        if api_key.member_id != member.pk or member.kind != Institution.Kind.LENDER or not member.is_active:
+            raise PermissionDenied
+        actor = None
+    elif not actor.has_perm("accounts.upload_consent"):
         raise PermissionDenied
     errors = {}
     if not purposes:
@@ -139,11 +146,12 @@ def consent_upload(
         size=checked.size,
         sha256=checked.sha256,
         channel=channel,
-        uploaded_by=actor if actor.is_authenticated else None,
+        uploaded_by=actor,
     )
     audit_record(
         actor=actor, institution=member, action="consent.upload", target=consent, request=request,
-        details={"sha256": checked.sha256, "purposes": purposes}, now=now,
+        details={"sha256": checked.sha256, "purposes": purposes,
+                 "api_key_id": api_key.pk if api_key is not None else None}, now=now,
     )
     return consent
 

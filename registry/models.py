@@ -145,7 +145,7 @@ class Entry(models.Model):
         _("overdue amount (CNY)"), max_digits=14, decimal_places=2, null=True, blank=True
     )
     delinquent_since = models.DateField(_("overdue since"), null=True, blank=True)
-    court_name = models.CharField(_("court"), max_length=100, blank=True)
+    court_name = models.CharField(_("court"), max_length=200, blank=True)
     case_number = models.CharField(_("case number"), max_length=64, blank=True)
     judgment_date = models.DateField(_("judgment date"), null=True, blank=True)
     notified_on = models.DateField(_("subject notified on"))

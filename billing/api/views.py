@@ -31,7 +31,7 @@ from registry.models import Entry
 from registry.selectors import entries_of_member
 from registry.services import entry_report
 
-from ..batch import NAME_MAX_LENGTH, BatchTooLarge, SubjectResult, batch_screen, parse_subject
+from ..batch import BatchTooLarge, SubjectResult, batch_screen, parse_subject
 from ..choices import MEMBER_PURPOSES, Channel, LoanType, Purpose
 from ..models import Query
 from ..services import Application, QueryRefused, QueryRequest, consent_upload, query_run
@@ -242,10 +242,11 @@ def _result_json(values: dict, queried_at: str | None = None) -> dict:
         "channel": values["channel"],
         "hit": values["hit"],
         "name_matches": values["name_matches"],
-        "entries": result.get("entries", []),
-        "multi_lending": result.get("multi_lending", {}),
+        "entries": result.get("entries") or [],
+        # None when the name does not match: nothing about the person is shown.
+        "multi_lending": result.get("multi_lending"),
         "risk_grade": values["risk_grade"],
-        "risk_factors": result.get("risk", {}).get("factors", []),
+        "risk_factors": (result.get("risk") or {}).get("factors", []),
         "fee": f"{values['fee']:.2f}",
     }
 
@@ -326,7 +327,7 @@ def consents(request: HttpRequest) -> JsonResponse:
     id_type, id_number, name, _consent = subject
     try:
         consent = consent_upload(
-            actor=request.api_key.created_by, member=request.member, f=f, checked=upload,
+            actor=None, api_key=request.api_key, member=request.member, f=f, checked=upload,
             id_type=id_type, id_number=id_number, name=name, purposes=list(dict.fromkeys(purposes)),
             signed_on=signed_on, expires_on=expires_on, channel=Channel.API, request=request,
         )
@@ -433,20 +434,6 @@ def entries(request: HttpRequest) -> JsonResponse:
     })
 
 
-def _column_limits(row) -> dict:
-    """What parse_row lets through but the columns cannot hold (reported to the registry)."""
-    errors = {}
-    if len(row.name) > NAME_MAX_LENGTH:
-        errors["name"] = format_lazy(_("A name has at most {n} characters."), n=NAME_MAX_LENGTH)
-    court_max = Entry._meta.get_field("court_name").max_length
-    if len(row.court_name) > court_max:
-        errors["court_name"] = format_lazy(_("At most {n} characters."), n=court_max)
-    for key in ("loan_amount", "overdue_amount"):
-        if getattr(row, key) is not None and getattr(row, key) > MAX_AMOUNT:
-            errors[key] = _("Amount is too large: {amount}; the largest accepted is 1,000,000,000,000.00.").format(amount=getattr(row, key))
-    return errors
-
-
 def _entry_create(request: HttpRequest) -> JsonResponse:
     errors: dict = {}
     values = _form_text(request, errors)
@@ -459,8 +446,6 @@ def _entry_create(request: HttpRequest) -> JsonResponse:
     result = parse_row({k: v for k, v in values.items() if k in COLUMNS_BY_KEY}, today=timezone.localdate())
     for column, message in result.errors:
         errors[column] = f"{errors[column]} {message}" if column in errors else message
-    if result.data is not None:
-        errors.update(_column_limits(result.data))
     evidence = _checked_files(request, "evidence", errors, most=MAX_EVIDENCE_FILES)
     if errors:
         raise invalid(errors)

@@ -37,7 +37,9 @@ from ..identifiers import (
 )
 from .columns import COLUMNS
 
-MAX_AMOUNT = Decimal(10) ** 12  # CNY; anything larger is a typo, not a microloan
+# CNY; anything larger is a typo, not a microloan (and would not fit the 14-digit columns).
+MAX_AMOUNT = Decimal("999999999999.99")
+NAME_MAX_LENGTH = 100
 CONTRACT_NO_MAX_LENGTH = 64
 REMARKS_MAX_LENGTH = 500
 # Not fixed by import-format.md; generous bounds so that a runaway cell cannot reach the
@@ -265,7 +267,7 @@ def _checked_amount(amount: Decimal) -> Decimal:
     if amount > MAX_AMOUNT:
         raise FieldError(
             format_lazy(
-                _("Amount is too large: {amount}; the largest accepted is 1,000,000,000,000.00."),
+                _("Amount is too large: {amount}; the largest accepted is 999,999,999,999.99."),
                 amount=_shown(str(amount)),
             )
         )
@@ -453,6 +455,8 @@ def parse_row(values: Mapping[str, object], *, today: datetime.date) -> RowResul
             out["name"] = normalize_name(text("name"))
         except IdentifierError as exc:
             errors.append(("name", exc.message))
+        else:
+            _check_length(errors, "name", out["name"], NAME_MAX_LENGTH)
 
     out["phone"] = ""
     if text("phone"):

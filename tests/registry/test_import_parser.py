@@ -395,8 +395,8 @@ def test_float_noise_from_a_workbook_formula_is_rounded_away():
             "(e.g. 12345.60).",
         ),
         (
-            "1000000000000.01",
-            "Amount is too large: 1000000000000.01; the largest accepted is 1,000,000,000,000.00.",
+            "1000000000000.00",
+            "Amount is too large: 1000000000000.00; the largest accepted is 999,999,999,999.99.",
         ),
         ("abc", "“abc” is not an amount; write it like 12345.60, 12,345.60 or ¥12,345.60."),
         (
@@ -416,8 +416,14 @@ def test_bad_amounts_say_what_is_wrong(raw, message):
     assert str(exc.value.message) == message
 
 
-def test_the_largest_amount_is_accepted():
-    assert parse_amount("1,000,000,000,000.00") == Decimal(10) ** 12
+def test_the_largest_amount_that_fits_the_database_is_accepted():
+    assert parse_amount("999,999,999,999.99") == Decimal("999999999999.99")
+
+
+def test_a_name_longer_than_the_column_is_an_error_not_a_database_failure():
+    values = {"name": "张" * 101}
+    errors = dict(parse_row(values, today=datetime.date(2026, 1, 1)).errors)
+    assert "name" in errors
 
 
 # --- Dates -------------------------------------------------------------------------------------
