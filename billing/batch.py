@@ -39,7 +39,13 @@ from registry.services import id_index_for, name_index_for
 from . import risk
 from .choices import Channel, Purpose, RefusalReason
 from .models import ApiKey, Consent, FeeLine, MonthlyVolume, PriceRule, PriceSchedule, Query
-from .services import WINDOWS, QueryRefused, _entry_snapshot, _result, new_number
+from .services import (
+    WINDOWS,
+    _entry_snapshot,
+    _result,
+    check_member_may_query,
+    new_number,
+)
 
 BULK_BATCH_SIZE = 1000
 # Masked names are stored in varchar(100) columns (Subject, Query), and masking keeps the length.
@@ -302,8 +308,7 @@ def batch_screen(
     limit = settings.PORTAL_BATCH_MAX_SUBJECTS
     if len(subjects) > limit:
         raise BatchTooLarge(limit)
-    if not member.is_active:
-        raise QueryRefused(RefusalReason.MEMBER_SUSPENDED, field=None)
+    check_member_may_query(member, now=now)
     today = timezone.localdate(now)
 
     results: dict[int, SubjectResult] = {}

@@ -48,9 +48,11 @@ class QueryRefused(Exception):
     """A query that must not run. `code` is a RefusalReason (part of the API contract);
     `field` names the form field the message belongs next to."""
 
-    def __init__(self, reason: RefusalReason, *, field: str | None = "consent", status: int = 403):
+    def __init__(
+        self, reason: RefusalReason, *, field: str | None = "consent", status: int = 403, message=None
+    ):
         self.code = reason.value
-        self.message = reason.label
+        self.message = message or reason.label
         self.field = field
         self.status = status
         super().__init__(str(self.message))
@@ -154,6 +156,23 @@ def consent_upload(
                  "api_key_id": api_key.pk if api_key is not None else None}, now=now,
     )
     return consent
+
+
+def check_member_may_query(member: Institution, *, now: datetime) -> None:
+    """A suspended institution, or one under a query suspension (a sanction), cannot query;
+    the message says why and until when."""
+    if not member.is_active:
+        raise QueryRefused(RefusalReason.MEMBER_SUSPENDED, field=None)
+    from supervision.enforcement import query_suspension
+
+    suspension = query_suspension(member.pk, today=_shanghai_today(now))
+    if suspension is not None:
+        raise QueryRefused(
+            RefusalReason.MEMBER_SUSPENDED,
+            field=None,
+            message=_("Your institution's query access is suspended until %(until)s: %(reason)s")
+            % {"until": suspension.until.isoformat(), "reason": suspension.reason},
+        )
 
 
 def _check_consent(*, member: Institution, consent_id: int | None, index: str, purpose: str, today: date) -> Consent:
@@ -316,8 +335,7 @@ def query_run(
         raise PermissionDenied
     index = id_index_for(req.id_type, req.id_number)
     try:
-        if not member.is_active:
-            raise QueryRefused(RefusalReason.MEMBER_SUSPENDED, field=None)
+        check_member_may_query(member, now=now)
         if req.purpose not in (Purpose.LOAN_APPROVAL, Purpose.POST_LOAN, Purpose.GUARANTOR_CHECK):
             raise QueryRefused(RefusalReason.CONSENT_PURPOSE, field="purpose")
         with transaction.atomic():

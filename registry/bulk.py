@@ -31,6 +31,7 @@ from .models import Entry, ImportBatch, Subject
 from .services import (
     REPORTED_FIELDS,
     _retention_until,
+    check_member_may_report,
     entry_fingerprint,
     evidence_add,
     id_index_for,
@@ -61,8 +62,7 @@ def batch_create(
             raise PermissionDenied
     elif not actor.has_perm("accounts.report_entry") or actor.institution_id != member.pk:
         raise PermissionDenied
-    if not member.is_active:
-        raise ValidationError(_("This institution is suspended and cannot report entries."))
+    check_member_may_report(member, today=timezone.localdate())
     name = store_private(f, checked, folder="imports")
     batch = ImportBatch.objects.create(
         member=member,

@@ -51,6 +51,21 @@ def reported_values(row: ParsedRow) -> dict[str, Any]:
     return {field: data[field] for field in REPORTED_FIELDS}
 
 
+def check_member_may_report(member: Institution, *, today: date) -> None:
+    """A suspended institution, or one under a reporting suspension (a sanction), cannot
+    report; the message says why and until when."""
+    if not member.is_active:
+        raise ValidationError(_("Your institution is suspended and cannot report entries."))
+    from supervision.enforcement import reporting_suspension
+
+    suspension = reporting_suspension(member.pk, today=today)
+    if suspension is not None:
+        raise ValidationError(
+            _("Your institution's reporting access is suspended until %(until)s: %(reason)s")
+            % {"until": suspension.until.isoformat(), "reason": suspension.reason}
+        )
+
+
 def re_report_refusal(entry: Entry, row: ParsedRow) -> tuple[str, str] | None:
     """(column, message) saying why a re-report of this contract must be refused, or None.
     Shared by the form, the API and bulk files."""
@@ -179,8 +194,7 @@ def entry_report(
         actor = api_key.created_by
     elif not actor.has_perm("accounts.report_entry") and not actor.has_perm("accounts.load_feeds"):
         raise PermissionDenied
-    if not member.is_active:
-        raise ValidationError(_("Your institution is suspended and cannot report entries."))
+    check_member_may_report(member, today=timezone.localdate(now))
     with transaction.atomic():
         subject = subject_get_or_create(
             subject_type=row.subject_type,

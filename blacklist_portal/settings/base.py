@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "registry",
     "disputes",
     "billing",
+    "supervision",
 ]
 
 MIDDLEWARE = [
@@ -297,3 +298,7 @@ CELERY_BEAT_SCHEDULE["disputes-sweep"] = {
     "task": "disputes.sweep",
     "schedule": PORTAL_DISPUTE_SWEEP_SECONDS,
 }
+
+# --- Supervision (product.md "Supervision") -----------------------------------------------------
+PORTAL_COMPLAINT_REPLY_DAYS = env.int("PORTAL_COMPLAINT_REPLY_DAYS", default=30)  # 条例 Art. 26
+PORTAL_COMPLAINT_REMINDER_DAYS = env.list("PORTAL_COMPLAINT_REMINDER_DAYS", cast=int, default=[7, 3, 1])
