@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -139,10 +140,11 @@ def _existing_entries(member_id: int, rows: list[ParsedRow]) -> dict:
         return {}
     indexes = {id_index_for(r.id_type, r.id_number) for r in rows}
     contracts = {r.contract_no for r in rows}
+    # Only the columns the checks need: loading the subject would decrypt its identifiers.
     qs = Entry.objects.filter(
         member_id=member_id, contract_no__in=contracts, subject__id_index__in=indexes
-    ).select_related("subject")
-    return {(e.contract_no, e.subject.id_index): e for e in qs}
+    ).annotate(subject_index=F("subject__id_index")).only("contract_no", "status", "settled_on")
+    return {(e.contract_no, e.subject_index): e for e in qs}
 
 
 def batch_validate(*, batch_id: int, today: date | None = None) -> ImportBatch:
@@ -340,7 +342,8 @@ def _load_chunk(batch, rows, *, now, auto_approve, source, processed) -> None:
 def _subjects_for(rows: list[ParsedRow]) -> dict[str, Subject]:
     """Subjects for a chunk of rows by blind index: one SELECT, one bulk INSERT."""
     wanted = {id_index_for(r.id_type, r.id_number): r for r in rows}
-    found = {s.id_index: s for s in Subject.objects.filter(id_index__in=wanted)}
+    # .only(): the loader needs the key and the index, not the (encrypted) identifiers.
+    found = {s.id_index: s for s in Subject.objects.filter(id_index__in=wanted).only("id", "id_index")}
     missing = [
         Subject(
             subject_type=r.subject_type,
@@ -361,7 +364,10 @@ def _subjects_for(rows: list[ParsedRow]) -> dict[str, Subject]:
         # ignore_conflicts: a concurrent upload may create the same subject; re-read after.
         Subject.objects.bulk_create(missing, batch_size=500, ignore_conflicts=True)
         found.update(
-            {s.id_index: s for s in Subject.objects.filter(id_index__in=[m.id_index for m in missing])}
+            {
+                s.id_index: s
+                for s in Subject.objects.filter(id_index__in=[m.id_index for m in missing]).only("id", "id_index")
+            }
         )
     return found
 
