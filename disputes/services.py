@@ -28,23 +28,31 @@ from .models import (
     Reminder,
     VerificationAnswer,
 )
-from .workflow import FLAGGED_STATUSES, OPEN_STATUSES, Action, Status, next_status
+from .workflow import (
+    FLAGGED_STATUSES,
+    OPEN_STATUSES,
+    Action,
+    Status,
+    TransitionRefused,
+    next_status,
+)
 
 
 def end_of_day_after(start: datetime, days: int) -> datetime:
     """The last instant of the Asia/Shanghai calendar day `days` days after `start`'s day."""
-    local_day: date = timezone.localdate(start) + timedelta(days=days)
+    local_day: date = timezone.localdate(start, timezone.get_default_timezone()) + timedelta(days=days)
     return datetime.combine(local_day, time.max, tzinfo=timezone.get_default_timezone())
 
 
 def days_left(due: datetime, now: datetime) -> int:
     """Whole Asia/Shanghai days from today until the due day (0 = due today, < 0 overdue)."""
-    return (timezone.localdate(due) - timezone.localdate(now)).days
+    tz = timezone.get_default_timezone()
+    return (timezone.localdate(due, tz) - timezone.localdate(now, tz)).days
 
 
 def _receipt_no(now: datetime) -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    return f"D{timezone.localdate(now):%Y%m%d}{''.join(secrets.choice(alphabet) for _ in range(6))}"
+    return f"D{timezone.localdate(now, timezone.get_default_timezone()):%Y%m%d}{''.join(secrets.choice(alphabet) for _ in range(6))}"
 
 
 def _event(dispute: Dispute, action: str, before: str, actor: User | None, note: str, now: datetime) -> None:
@@ -69,7 +77,7 @@ def _locked(dispute: Dispute) -> Dispute:
     return Dispute.objects.select_for_update().get(pk=dispute.pk)
 
 
-def _refresh_flags(dispute: Dispute) -> None:
+def _refresh_flags(dispute: Dispute, actor: User | None = None) -> None:
     """An entry shows 存在异议 while any of its disputes is open or appealed."""
     ids = list(dispute.entries.values_list("pk", flat=True))
     flagged = set(
@@ -77,8 +85,10 @@ def _refresh_flags(dispute: Dispute) -> None:
             entry_id__in=ids, dispute__status__in=FLAGGED_STATUSES
         ).values_list("entry_id", flat=True)
     )
-    registry_services.entries_set_dispute_flag(entry_ids=list(flagged), flagged=True)
-    registry_services.entries_set_dispute_flag(entry_ids=[i for i in ids if i not in flagged], flagged=False)
+    registry_services.entries_set_dispute_flag(entry_ids=list(flagged), flagged=True, actor=actor)
+    registry_services.entries_set_dispute_flag(
+        entry_ids=[i for i in ids if i not in flagged], flagged=False, actor=actor
+    )
 
 
 def _officers(perm: str) -> list[User]:
@@ -160,7 +170,7 @@ def dispute_receive(
             original_name=checked.original_name, size=checked.size, sha256=checked.sha256, uploaded_by=actor,
         )
     _event(dispute, "receive", "", actor, "", now)
-    _refresh_flags(dispute)
+    _refresh_flags(dispute, actor)
     audit_record(actor=actor, action="dispute.receive", target=dispute, request=request, now=now,
                  details={"claim": claim_type, "entries": [e.pk for e in entries], "channel": dispute.channel})
     notify(
@@ -267,6 +277,8 @@ def dispute_extend(*, dispute: Dispute, actor: User, reason: str, request=None, 
         raise ValidationError({"reason": _("Give the reason for the extension.")})
     dispute.extension_reason = reason.strip()
     dispute.decision_due_at = end_of_day_after(dispute.decision_due_at, settings.PORTAL_DISPUTE_EXTENSION_DAYS)
+    # The reminders count down to the new date from the start again.
+    dispute.reminders.filter(kind__in=[Reminder.Kind.DUE_SOON, Reminder.Kind.OVERDUE]).delete()
     _move(dispute, Action.EXTEND, actor, note=reason, now=now, request=request)
     return dispute
 
@@ -279,6 +291,7 @@ def _apply_outcome(dispute: Dispute, outcome: str, corrections: dict, actor: Use
             continue
         if outcome == Decision.DELETED:
             registry_services.entry_delete_by_dispute(entry=entry, actor=actor, now=now)
+            before.setdefault("deleted", []).append(entry.pk)
         elif outcome == Decision.CORRECTED:
             before[str(entry.pk)] = {
                 f: (None if getattr(entry, f) is None else str(getattr(entry, f))) for f in corrections
@@ -293,7 +306,8 @@ def _apply_outcome(dispute: Dispute, outcome: str, corrections: dict, actor: Use
 def _undo_outcome(dispute: Dispute, actor: User, now: datetime) -> None:
     """Reverse the first decision before a reconsideration applies a different one."""
     if dispute.decision == Decision.DELETED:
-        for entry in dispute.entries.all():
+        # Only the entries this dispute deleted: another dispute's deletion stands.
+        for entry in dispute.entries.filter(pk__in=dispute.corrections_before.get("deleted", [])):
             registry_services.entry_restore_after_dispute(entry=entry, actor=actor, now=now)
     elif dispute.decision == Decision.CORRECTED:
         for entry in dispute.entries.all():
@@ -387,7 +401,7 @@ def dispute_decide(
     dispute.appeal_due_at = end_of_day_after(now, settings.PORTAL_DISPUTE_APPEAL_DAYS)
     _move(dispute, Action.DECIDE, actor, note=decision, now=now, request=request)
     _apply_outcome(dispute, decision, corrections if decision == Decision.CORRECTED else {}, actor, now)
-    _refresh_flags(dispute)
+    _refresh_flags(dispute, actor)
     _notify_queriers(dispute, decision, now)
     return dispute
 
@@ -403,14 +417,17 @@ def dispute_appeal(*, dispute: Dispute, actor: User, reason: str, request=None, 
         raise PermissionDenied
     next_status(dispute.status, Action.APPEAL)
     if now > dispute.appeal_due_at:
-        raise ValidationError(_("The 15 days to appeal ended on %(date)s.") % {"date": f"{timezone.localtime(dispute.appeal_due_at):%Y-%m-%d}"})
+        raise ValidationError(
+            _("The time to appeal ended on %(date)s.")
+            % {"date": f"{timezone.localtime(dispute.appeal_due_at, timezone.get_default_timezone()):%Y-%m-%d}"}
+        )
     if not reason.strip():
         raise ValidationError({"reason": _("Give the grounds of the appeal.")})
     dispute.appeal_reason = reason.strip()
     dispute.appealed_at = now
     dispute.assignee = None
     _move(dispute, Action.APPEAL, actor, note=reason, now=now, request=request)
-    _refresh_flags(dispute)
+    _refresh_flags(dispute, actor)
     notify(users=[u for u in _officers("decide_appeal") if u.pk != dispute.decided_by_id],
            title=_("Appeal on dispute %(no)s") % {"no": dispute.receipt_no}, link=_link(dispute), now=now)
     return dispute
@@ -446,7 +463,7 @@ def dispute_reconsider(
         if outcome in (Decision.DELETED, Decision.CORRECTED):
             _apply_outcome(dispute, outcome, corrections, actor, now)
         _notify_queriers(dispute, outcome, now)
-    _refresh_flags(dispute)
+    _refresh_flags(dispute, actor)
     return dispute
 
 
@@ -465,7 +482,7 @@ def dispute_close(
         raise ValidationError(_("The applicant may still appeal until %(date)s.") % {"date": f"{timezone.localtime(dispute.appeal_due_at):%Y-%m-%d}"})
     dispute.closed_at = now
     _move(dispute, Action.CLOSE, actor, now=now, request=request)
-    _refresh_flags(dispute)
+    _refresh_flags(dispute, actor)
     return dispute
 
 
@@ -474,60 +491,116 @@ def dispute_close(
 
 def _remind_once(dispute: Dispute, kind: str, step: int, users, title: str, body: str, now: datetime) -> bool:
     """Record and send one reminder, unless it was sent already. The insert and the
-    notifications commit together; a second sweep finds the row and sends nothing."""
+    notifications commit together; a second sweep finds the row and sends nothing. Users may
+    be a callable, evaluated only when the reminder is really sent."""
     with transaction.atomic():
         _obj, created = Reminder.objects.get_or_create(dispute=dispute, kind=kind, step=step, defaults={"sent_at": now})
         if not created:
             return False
-        notify(users=users, title=title, body=body, link=_link(dispute), now=now)
+        notify(users=users() if callable(users) else users, title=title, body=body, link=_link(dispute),
+               now=now, send_now=False)
         audit_record(actor=None, action="dispute.reminder", target=dispute, now=now,
                      details={"kind": kind, "step": step})
     return True
 
 
+def _sent_keys(disputes: list[Dispute]) -> set[tuple[int, str, int]]:
+    return set(
+        Reminder.objects.filter(dispute__in=[d.pk for d in disputes]).values_list("dispute_id", "kind", "step")
+    )
+
+
+def _chunks(qs, size: int = 1000):
+    chunk = []
+    for obj in qs.iterator(chunk_size=size):
+        chunk.append(obj)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _due(dispute: Dispute) -> str:
+    return f"{timezone.localtime(dispute.decision_due_at, timezone.get_default_timezone()):%Y-%m-%d}"
+
+
 def dispute_sweep(*, now: datetime | None = None) -> dict:
     """Everything due, from the database: the sweep catches up after any outage, and running
-    it twice sends nothing twice."""
+    it twice sends nothing twice. Reminders already sent are read once per chunk of disputes,
+    so a sweep with nothing to do costs a few queries per thousand disputes."""
     now = now or timezone.now()
     counts = {"reminders": 0, "escalations": 0, "verification_reminders": 0, "timeouts": 0, "closed": 0}
     steps = sorted(settings.PORTAL_DISPUTE_REMINDER_DAYS, reverse=True)
     horizon = now + timedelta(days=max(steps) + 1)
-    seniors = None
-    open_qs = Dispute.objects.filter(status__in=OPEN_STATUSES, decision_due_at__lte=horizon).select_related("assignee")
-    for dispute in open_qs.iterator(chunk_size=1000):
-        left = days_left(dispute.decision_due_at, now)
-        if now > dispute.decision_due_at:
-            seniors = seniors if seniors is not None else _officers("decide_appeal")
-            counts["escalations"] += _remind_once(
-                dispute, Reminder.Kind.OVERDUE, 0, seniors,
-                _("Overdue: dispute %(no)s was due %(due)s") % {"no": dispute.receipt_no, "due": f"{timezone.localtime(dispute.decision_due_at):%Y-%m-%d}"},
-                _("The legal deadline has passed without a decision."), now,
-            )
-            continue
-        if dispute.assignee is None:
-            continue
-        for step in steps:
-            if left <= step:
+    seniors: list[User] | None = None
+
+    def senior_officers() -> list[User]:
+        nonlocal seniors
+        if seniors is None:
+            seniors = _officers("decide_appeal")
+        return seniors
+
+    open_qs = (
+        Dispute.objects.filter(status__in=OPEN_STATUSES, decision_due_at__lte=horizon)
+        .select_related("assignee")
+        .defer("applicant_name", "applicant_contact")
+        .order_by("pk")
+    )
+    for chunk in _chunks(open_qs):
+        sent = _sent_keys(chunk)
+        for dispute in chunk:
+            left = days_left(dispute.decision_due_at, now)
+            if now > dispute.decision_due_at:
+                if (dispute.pk, Reminder.Kind.OVERDUE, 0) not in sent:
+                    counts["escalations"] += _remind_once(
+                        dispute, Reminder.Kind.OVERDUE, 0, senior_officers,
+                        _("Overdue: dispute %(no)s was due %(due)s") % {"no": dispute.receipt_no, "due": _due(dispute)},
+                        _("The legal deadline has passed without a decision."), now,
+                    )
+                continue
+            if dispute.assignee is None:
+                continue
+            missed = [st for st in steps if left <= st and (dispute.pk, Reminder.Kind.DUE_SOON, st) not in sent]
+            # After an outage several steps may be due at once: record them all, tell once.
+            for n, step in enumerate(sorted(missed)):
+                recipients = [dispute.assignee] if n == 0 else []
                 counts["reminders"] += _remind_once(
-                    dispute, Reminder.Kind.DUE_SOON, step, [dispute.assignee],
+                    dispute, Reminder.Kind.DUE_SOON, step, recipients,
                     _("Dispute %(no)s: decision due in %(n)s days") % {"no": dispute.receipt_no, "n": max(left, 0)},
-                    _("Due %(due)s.") % {"due": f"{timezone.localtime(dispute.decision_due_at):%Y-%m-%d}"}, now,
+                    _("Due %(due)s.") % {"due": _due(dispute)}, now,
                 )
-    awaiting = Dispute.objects.filter(status=Status.AWAITING_VERIFICATION)
-    for dispute in awaiting.iterator(chunk_size=1000):
-        if now > dispute.verification_due_at:
-            dispute_verification_timeout(dispute=dispute, now=now)
-            counts["timeouts"] += 1
-            continue
-        left = days_left(dispute.verification_due_at, now)
-        for step in (2, 1):
-            if left <= step:
+    awaiting = (
+        Dispute.objects.filter(status=Status.AWAITING_VERIFICATION)
+        .defer("applicant_name", "applicant_contact")
+        .order_by("pk")
+    )
+    for chunk in _chunks(awaiting):
+        sent = _sent_keys(chunk)
+        for dispute in chunk:
+            if now > dispute.verification_due_at:
+                before = dispute.status
+                if dispute_verification_timeout(dispute=dispute, now=now).status != before:
+                    counts["timeouts"] += 1
+                continue
+            left = days_left(dispute.verification_due_at, now)
+            missed = [st for st in (2, 1) if left <= st and (dispute.pk, Reminder.Kind.VERIFY_DUE, st) not in sent]
+            for n, step in enumerate(sorted(missed)):
+                recipients = (lambda d=dispute: _member_verifiers(d)) if n == 0 else []
                 counts["verification_reminders"] += _remind_once(
-                    dispute, Reminder.Kind.VERIFY_DUE, step, _member_verifiers(dispute),
+                    dispute, Reminder.Kind.VERIFY_DUE, step, recipients,
                     _("Verification of dispute %(no)s due in %(n)s days") % {"no": dispute.receipt_no, "n": max(left, 0)},
                     _("Without an answer the entry is treated as unverifiable and deleted."), now,
                 )
-    for dispute in Dispute.objects.filter(status=Status.DECIDED, appeal_due_at__lt=now).iterator(chunk_size=1000):
-        dispute_close(dispute=dispute, now=now)
+    decided = Dispute.objects.filter(status=Status.DECIDED, appeal_due_at__lt=now).order_by("pk")
+    for dispute in decided.iterator(chunk_size=1000):
+        try:
+            dispute_close(dispute=dispute, now=now)
+        except (TransitionRefused, ValidationError):
+            continue  # closed (or appealed) by someone else since the query above
         counts["closed"] += 1
+    if any(counts.values()):
+        from blacklist_portal.inbox.tasks import send_outbox
+
+        transaction.on_commit(lambda: send_outbox.delay())
     return counts

@@ -484,11 +484,12 @@ def entry_delete_by_dispute(*, entry: Entry, actor: User, now: datetime | None =
     return entry
 
 
-def entries_set_dispute_flag(*, entry_ids: list[int], flagged: bool) -> int:
+def entries_set_dispute_flag(*, entry_ids: list[int], flagged: bool, actor: User | None = None) -> int:
     """Show or hide 存在异议 on entries. Callers pass the entries whose open disputes changed."""
     changed = 0
     for entry in Entry.objects.select_for_update().filter(pk__in=entry_ids).exclude(disputed=flagged):
         entry.disputed = flagged
+        entry._history_user = actor
         entry.save(update_fields=["disputed", "updated_at"])
         changed += 1
     return changed

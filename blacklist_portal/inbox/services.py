@@ -9,9 +9,13 @@ from django.utils import timezone
 from .models import Notification, OutgoingEmail
 
 
-def notify(*, users: Iterable, title: str, body: str = "", link: str = "", now: datetime | None = None) -> int:
+def notify(
+    *, users: Iterable, title: str, body: str = "", link: str = "", now: datetime | None = None,
+    send_now: bool = True,
+) -> int:
     """Put a message in each user's inbox and queue its e-mail, inside the caller's
-    transaction. The e-mails go out after commit and again at every outbox sweep until sent."""
+    transaction. The e-mails go out after commit (unless send_now=False: a sweep queues one
+    send for all its messages) and again at every outbox sweep until sent."""
     now = now or timezone.now()
     users = [u for u in users if u.is_active]
     Notification.objects.bulk_create(
@@ -23,7 +27,7 @@ def notify(*, users: Iterable, title: str, body: str = "", link: str = "", now: 
         for u in users
         if u.email
     )
-    if users:
+    if users and send_now:
         from .tasks import send_outbox
 
         transaction.on_commit(lambda: send_outbox.delay())
@@ -34,11 +38,13 @@ def outbox_send(*, limit: int = 500) -> int:
     """Send queued e-mails, each marked sent in its own transaction (row locked, skipped by
     a concurrent sender), so two senders never send the same message twice."""
     sent = 0
+    failed: list[int] = []  # tried in this call: the next sweep tries them again
     for _ in range(limit):
         with transaction.atomic():
             mail = (
                 OutgoingEmail.objects.select_for_update(skip_locked=True)
                 .filter(sent_at__isnull=True, attempts__lt=10)
+                .exclude(pk__in=failed)
                 .order_by("created_at")
                 .first()
             )
@@ -50,6 +56,7 @@ def outbox_send(*, limit: int = 500) -> int:
             except Exception as exc:  # SMTP trouble: keep it queued, try again next sweep
                 mail.last_error = str(exc)[:1000]
                 mail.save(update_fields=["attempts", "last_error"])
+                failed.append(mail.pk)
                 continue
             mail.sent_at = timezone.now()
             mail.save(update_fields=["attempts", "sent_at"])

@@ -98,11 +98,6 @@ def test_days_left_changes_at_shanghai_midnight_not_utc_midnight():
     assert services.days_left(due, utc(2026, 3, 23, 16, 0)) == -3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: end_of_day_after/days_left use timezone.localdate() without timezone=, i.e. "
-    "the *active* time zone, while the docstrings promise Asia/Shanghai days",
-)
 def test_deadlines_do_not_depend_on_the_active_time_zone():
     with timezone.override("UTC"):
         due = services.end_of_day_after(JUST_AFTER_MIDNIGHT, 20)

@@ -265,6 +265,18 @@ def test_intake_is_refused_to_those_without_the_capability(regulator, entry):
     assert flag(entry) is False
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "field"), [({"claim": "bored"}, "claim_type"), ({"channel": "pigeon"}, "channel")]
+)
+def test_intake_refuses_an_unknown_claim_or_channel(counter_clerk, entry, kwargs, field):
+    with pytest.raises(ValidationError) as refused:
+        receive(counter_clerk, entry, **kwargs)
+
+    assert list(refused.value.message_dict) == [field]
+    assert Dispute.objects.count() == 0
+    assert flag(entry) is False
+
+
 def test_intake_refuses_an_entry_about_someone_else(counter_clerk, lender_staff, lender_a, review_officer, entry):
     other = make_entry(lender_staff, lender_a, review_officer, id_number=WANG, contract_no="HT-0009")
 
@@ -508,11 +520,6 @@ def test_a_deletion_takes_the_entry_off_the_register_with_history(assigned, revi
     assert AuditEvent.objects.filter(action="entry.delete_by_dispute", target_id=str(entry.pk), actor=review_officer).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: registry.services.entries_set_dispute_flag saves without _history_user, so the "
-    "history rows that set and clear 存在异议 name nobody",
-)
 def test_every_history_row_a_dispute_writes_names_the_person(counter_clerk, review_officer, entry):
     last_before = entry.history.order_by("-history_id").first().history_id
 
@@ -654,7 +661,7 @@ def test_an_appeal_after_fifteen_days_is_refused(decided, counter_clerk):
     with pytest.raises(ValidationError) as refused:
         appeal(decided, counter_clerk, now=due + datetime.timedelta(microseconds=1))
 
-    assert refused.value.messages == ["The 15 days to appeal ended on 2026-03-19."]
+    assert refused.value.messages == ["The time to appeal ended on 2026-03-19."]
     assert snapshot(decided) == before
 
 
@@ -736,11 +743,6 @@ def test_reconsideration_needs_a_decision_and_reasons(appealed_after_sam_decided
     assert snapshot(dispute) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: dispute_reconsider applies corrections only when the outcome differs from the "
-    "first decision (services.py:404), so 'corrected' again with other values changes nothing",
-)
 def test_reconsidering_a_correction_with_other_values_applies_them(counter_clerk, review_officer, sue, entry):
     dispute = decide(
         assign(receive(counter_clerk, entry), review_officer), review_officer, Decision.CORRECTED,
@@ -750,21 +752,69 @@ def test_reconsidering_a_correction_with_other_values_applies_them(counter_clerk
 
     reconsider(dispute, sue, Decision.CORRECTED, corrections={"overdue_amount": "0.00"})
 
-    assert Entry.objects.get(pk=entry.pk).overdue_amount == Decimal("0.00")
+    corrected = Entry.objects.get(pk=entry.pk)
+    assert (corrected.overdue_amount, corrected.disputed) == (Decimal("0.00"), False)
+    last_change = corrected.history.exclude(history_change_reason=None).order_by("-history_id").first()
+    assert (last_change.history_user, last_change.overdue_amount) == (sue, Decimal("0.00"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a deletion reconsidered as 'upheld' leaves the entry deleted (services.py:404-405 "
-    "only applies corrected/deleted; no registry service restores an entry)",
-)
-def test_a_deletion_overturned_on_appeal_puts_the_entry_back(counter_clerk, lender_staff, review_officer, sue, entry):
-    dispute = decide(assign(receive(counter_clerk, entry), review_officer), review_officer, Decision.DELETED)
-    dispute = appeal(dispute, lender_staff)  # the member appeals the deletion
+def test_a_correction_overturned_on_appeal_restores_the_reported_values(counter_clerk, lender_staff, review_officer, sue, entry):
+    dispute = decide(
+        assign(receive(counter_clerk, entry), review_officer), review_officer, Decision.CORRECTED,
+        corrections={"overdue_amount": "1500.00", "delinquent_since": "2020-01-01"},
+    )
+    reported_since = entry.delinquent_since
+    dispute = appeal(dispute, counter_clerk)
 
     reconsider(dispute, sue, Decision.UPHELD)
 
-    assert Entry.objects.get(pk=entry.pk).status == Entry.Status.ACTIVE
+    restored = Entry.objects.get(pk=entry.pk)
+    assert (restored.overdue_amount, restored.delinquent_since) == (Decimal("2000.00"), reported_since)
+    assert restored.history.get(history_change_reason=f"reconsideration {fresh(dispute).receipt_no}").history_user == sue
+
+
+def test_a_deletion_overturned_on_appeal_puts_the_entry_back(counter_clerk, review_officer, sue, entry):
+    dispute = decide(assign(receive(counter_clerk, entry), review_officer), review_officer, Decision.DELETED)
+    assert list(selectors.entries_visible_for_subject(subject=entry.subject)) == []
+    dispute = appeal(dispute, counter_clerk)
+
+    reconsider(dispute, sue, Decision.UPHELD)
+
+    back = Entry.objects.get(pk=entry.pk)
+    assert (back.status, back.disputed) == (Entry.Status.ACTIVE, False)
+    assert list(selectors.entries_visible_for_subject(subject=entry.subject)) == [back]
+    assert AuditEvent.objects.filter(action="entry.restore_after_dispute", target_id=str(entry.pk), actor=sue).count() == 1
+
+
+def test_overturning_one_deletion_does_not_undo_another_disputes_deletion(counter_clerk, review_officer, sue, entry):
+    first = decide(assign(receive(counter_clerk, entry), review_officer), review_officer, Decision.DELETED)
+    second = assign(receive(counter_clerk, entry, claim=ClaimType.REPAID), review_officer)
+    # The entry is off the register already when the second dispute is decided.
+    second = decide(second, review_officer, Decision.DELETED)
+    assert fresh(first).status == fresh(second).status == Status.DECIDED
+
+    reconsider(appeal(second, counter_clerk), sue, Decision.UPHELD)
+
+    # The first dispute's deletion stands.
+    assert Entry.objects.get(pk=entry.pk).status == Entry.Status.DELETED
+
+
+def test_the_reporting_member_cannot_appeal_but_a_member_that_filed_can(
+    counter_clerk, lender_staff, other_lender_staff, review_officer, entry
+):
+    at_the_counter = decide(assign(receive(counter_clerk, entry), review_officer), review_officer, Decision.DELETED)
+    before = snapshot(at_the_counter)
+
+    for member_user in (lender_staff, other_lender_staff):  # the reporting member, and a stranger
+        with pytest.raises(PermissionDenied):
+            appeal(at_the_counter, member_user)
+    assert snapshot(at_the_counter) == before
+
+    # lender_b takes its customer's request about lender_a's entry, and may appeal its outcome.
+    on_behalf = receive(other_lender_staff, entry)
+    assert fresh(on_behalf).filed_by_member == other_lender_staff.institution
+    on_behalf = decide(assign(on_behalf, review_officer), review_officer, Decision.UPHELD)
+    assert fresh(appeal(on_behalf, other_lender_staff)).status == Status.APPEALED
 
 
 # --- The one extension -----------------------------------------------------------------------------
