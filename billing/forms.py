@@ -135,7 +135,7 @@ class SelfQueryForm(IdentityFields):
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100, help_text=_("e.g. the loan system that uses it"))
+    name = forms.CharField(label=_("Key name"), max_length=100, help_text=_("e.g. the loan system that uses it"))
 
 
 class StatementGenerateForm(forms.Form):

@@ -22,8 +22,19 @@ NAV_ITEMS = [
     (_("Dispute queue"), "disputes:queue", "accounts.work_disputes"),
     (_("Verification requests"), "disputes:verification_inbox", "accounts.answer_verification"),
     (_("Correction request"), "disputes:intake", "accounts.take_dispute"),
+    (_("Complaints"), "supervision:complaint_list", "accounts.supervise"),
+    (_("Query alerts"), "supervision:alert_list", "accounts.supervise"),
+    (_("Sanctions"), "supervision:sanction_list", "accounts.supervise"),
+    (_("Take a complaint"), "supervision:complaint_intake", "accounts.take_complaint"),
+    (_("Sanctions and complaints"), "supervision:own_supervision", "accounts.view_own_supervision"),
     (_("Corrections bulletin"), "disputes:bulletin", None),
     (_("Users"), "accounts:user_list", "accounts.manage_institution_users"),
+    (_("Dashboard"), "supervision:dashboard", "accounts.supervise"),
+    (_("Quality scores"), "supervision:quality_list", "accounts.supervise"),
+    (_("Consent sampling"), "supervision:sample_list", "accounts.supervise"),
+    (_("Audit log"), "supervision:audit_log", "accounts.view_audit_log"),
+    (_("Our data quality"), "supervision:quality_mine", "accounts.report_entry"),
+    (_("Our data quality"), "supervision:quality_mine", "accounts.view_statements"),
 ]
 
 
@@ -41,7 +52,12 @@ def navigation(request):
             continue
         if any(i["url"] == url for i in items):
             continue
-        items.append({"label": label, "url": url, "active": request.path.startswith(url)})
+        items.append({"label": label, "url": url, "active": False})
+    # Only the longest matching item is the current one (/billing/queries/new/ is "Query",
+    # not also "Query log").
+    matching = [i for i in items if request.path.startswith(i["url"])]
+    if matching:
+        max(matching, key=lambda i: len(i["url"]))["active"] = True
     if user.has_role(Role.PLATFORM_ADMIN):
         items.append({"label": _("Administration"), "url": reverse("admin:index"), "active": False})
     from blacklist_portal.inbox.services import unread_count
