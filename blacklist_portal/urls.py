@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("billing.api.urls")),
     path("billing/", include("billing.urls")),
     path("disputes/", include("disputes.urls")),
+    path("supervision/", include("supervision.urls")),
     path("inbox/", include("blacklist_portal.inbox.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),

@@ -51,16 +51,20 @@ def reported_values(row: ParsedRow) -> dict[str, Any]:
     return {field: data[field] for field in REPORTED_FIELDS}
 
 
+class ReportingSuspended(ValidationError):
+    """The member may not report now (suspended institution or a reporting sanction)."""
+
+
 def check_member_may_report(member: Institution, *, today: date) -> None:
     """A suspended institution, or one under a reporting suspension (a sanction), cannot
     report; the message says why and until when."""
     if not member.is_active:
-        raise ValidationError(_("Your institution is suspended and cannot report entries."))
+        raise ReportingSuspended(_("Your institution is suspended and cannot report entries."))
     from supervision.enforcement import reporting_suspension
 
     suspension = reporting_suspension(member.pk, today=today)
     if suspension is not None:
-        raise ValidationError(
+        raise ReportingSuspended(
             _("Your institution's reporting access is suspended until %(until)s: %(reason)s")
             % {"until": suspension.until.isoformat(), "reason": suspension.reason}
         )

@@ -145,6 +145,11 @@ class Sanction(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(_("recorded at"))
     lifted_at = models.DateTimeField(_("lifted early at"), null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("lifted by"),
+    )
+    lift_reason = models.TextField(_("reason for lifting"), max_length=2000, blank=True)
 
     history = HistoricalRecords()
 
@@ -263,3 +268,46 @@ class SampleItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sample_id}:{self.query_id}"
+
+
+class MarketStat(models.Model):
+    """Dashboard counts per member, month (Asia/Shanghai) and key, pre-aggregated by a nightly
+    task (supervision/dashboard.py, market_stats_rebuild) so that the regulator's dashboard
+    reads a few thousand rows instead of scanning millions of entries, queries and disputes.
+
+    Entry and dispute metrics are rebuilt in full each night (entries and disputes change after
+    the fact); query months are immutable once over, so only the last two are recounted.
+    `month` is empty for the snapshot of what is on the register at build time. Dispute rows
+    with no member are the market's: a dispute about two members' entries counts once for
+    each member, so member rows do not add up to the market."""
+
+    class Metric(models.TextChoices):
+        ON_REGISTER = "on_register", _("On the register")
+        NEW = "new", _("New")
+        SETTLED = "settled", _("Settled")
+        EXPIRED = "expired", _("Expired")
+        QUERIES = "queries", _("Queries")
+        DISPUTES_RECEIVED = "d_received", _("Disputes received")
+        DISPUTES_DECIDED = "d_decided", _("Disputes decided")
+
+    metric = models.CharField(max_length=12, choices=Metric.choices)
+    month = models.DateField(null=True, blank=True)
+    member = models.ForeignKey(
+        "accounts.Institution", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The category; for queries "channel:purpose"; for decided disputes "<on time><against>"
+    # as two digits (1 = yes), e.g. "10" on time and upheld.
+    key = models.CharField(max_length=40, blank=True)
+    count = models.PositiveIntegerField()
+    built_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("dashboard count")
+        verbose_name_plural = _("dashboard counts")
+        indexes = [
+            models.Index(fields=["metric", "month"], name="marketstat_metric_idx"),
+            models.Index(fields=["member", "metric", "month"], name="marketstat_member_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.month} {self.member_id} {self.key}={self.count}"

@@ -29,7 +29,7 @@ from registry.importing.columns import COLUMNS_BY_KEY
 from registry.importing.rows import FieldError, parse_amount, parse_row
 from registry.models import Entry
 from registry.selectors import entries_of_member
-from registry.services import entry_report
+from registry.services import ReportingSuspended, entry_report
 
 from ..batch import BatchTooLarge, SubjectResult, batch_screen, parse_subject
 from ..choices import MEMBER_PURPOSES, Channel, LoanType, Purpose
@@ -457,6 +457,8 @@ def _entry_create(request: HttpRequest) -> JsonResponse:
         )
     except PermissionDenied:
         raise _forbidden() from None
+    except ReportingSuspended as exc:
+        raise ApiError(403, "member_suspended", exc.messages[0]) from None
     except ValidationError as exc:
         raise from_validation_error(exc) from None
     return _json({"id": entry.pk, "status": entry.status, "outcome": outcome}, status=201)

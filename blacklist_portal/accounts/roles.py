@@ -41,6 +41,8 @@ CAPABILITIES = [
     ("manage_institutions", "Create and suspend institutions"),
     ("manage_prices", "Manage price schedules"),
     ("load_feeds", "Load court-judgment and bureau feeds"),
+    ("take_complaint", "Take complaints against members (counter, letters)"),
+    ("view_own_supervision", "See own institution's sanctions and the complaints about it"),
 ]
 
 ROLE_CAPABILITIES: dict[str, list[str]] = {
@@ -51,7 +53,7 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "answer_verification",
         "take_dispute",
     ],
-    Role.LENDER_ADMIN: ["manage_institution_users", "manage_api_keys", "view_statements"],
+    Role.LENDER_ADMIN: ["manage_institution_users", "manage_api_keys", "view_statements", "view_own_supervision"],
     Role.REVIEW_OFFICER: ["review_entry", "work_disputes", "take_dispute", "reveal_identifier"],
     Role.SENIOR_REVIEW_OFFICER: [
         "review_entry",
@@ -60,14 +62,15 @@ ROLE_CAPABILITIES: dict[str, list[str]] = {
         "take_dispute",
         "reveal_identifier",
     ],
-    Role.COUNTER_CLERK: ["serve_counter", "take_dispute", "upload_consent"],
-    Role.REGULATOR: ["supervise", "handle_complaints", "view_audit_log", "reveal_identifier"],
+    Role.COUNTER_CLERK: ["serve_counter", "take_dispute", "upload_consent", "take_complaint"],
+    Role.REGULATOR: ["supervise", "handle_complaints", "view_audit_log", "reveal_identifier", "take_complaint"],
     Role.PLATFORM_ADMIN: [
         "manage_institutions",
         "manage_prices",
         "load_feeds",
         "take_dispute",
         "view_audit_log",
+        "take_complaint",
     ],
 }
 
@@ -119,7 +122,9 @@ def sync_roles(apps, schema_editor=None) -> None:
     }
     for role, codenames in ROLE_CAPABILITIES.items():
         group, _created = Group.objects.get_or_create(name=str(role.value))
-        group.permissions.set([perms[c] for c in codenames])
+        # An earlier migration runs against an earlier list of capabilities: it grants what
+        # exists then, and the migration that added the others grants them.
+        group.permissions.set([perms[c] for c in codenames if c in perms])
 
 
 # What each role's home page offers: (title, description, url name or None). A task whose
@@ -136,6 +141,7 @@ HOME_TASKS: dict[str, list[tuple]] = {
         (_("Users"), _("Invite colleagues, assign their roles, deactivate leavers."), "accounts:user_list"),
         (_("API keys"), _("Keys for your loan system to call the portal's API."), "billing:apikey_list"),
         (_("Statements"), _("Monthly statements and spend of your institution."), "billing:statement_list"),
+        (_("Sanctions and complaints"), _("Sanctions on your institution and complaints about it."), "supervision:own_supervision"),
     ],
     Role.REVIEW_OFFICER: [
         (_("Review queue"), _("Pending entries to approve or return, oldest first."), "registry:review_queue"),
@@ -150,10 +156,13 @@ HOME_TASKS: dict[str, list[tuple]] = {
         (_("Today at the counter"), _("Queries and receipts of today."), "billing:counter_home"),
         (_("Representative query"), _("A query brought by a member's representative with a paper consent."), "billing:counter_member_query"),
         (_("Correction request"), _("Take a borrower's correction request on paper."), "disputes:intake"),
+        (_("Complaint"), _("Take a complaint against a member, at the counter or from a letter."), "supervision:complaint_intake"),
     ],
     Role.REGULATOR: [
         (_("Dashboard"), _("The market and each member at a glance."), "supervision:dashboard"),
         (_("Complaints"), _("Complaints against members, within 30 days."), "supervision:complaint_list"),
+        (_("Query alerts"), _("Abnormal query patterns to acknowledge or escalate."), "supervision:alert_list"),
+        (_("Violations and sanctions"), _("Record violations; warnings, fines and suspensions."), "supervision:sanction_list"),
         (_("Audit log"), _("Every change and every reading of personal data."), "supervision:audit_log"),
         (_("Query log"), _("Every query of every member."), "billing:query_log"),
     ],
@@ -161,5 +170,6 @@ HOME_TASKS: dict[str, list[tuple]] = {
         (_("Administration"), _("Institutions, users, price schedules."), "admin:index"),
         (_("Data feeds"), _("Load court-judgment and bureau files."), "registry:feed_list"),
         (_("Statements"), _("Members' monthly statements; generate on demand, mark paid."), "billing:statement_list"),
+        (_("Complaint"), _("Take a complaint against a member from a letter."), "supervision:complaint_intake"),
     ],
 }

@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "blacklist_portal.accounts.context_processors.navigation",
+                "supervision.context_processors.suspension_banner",
             ],
         },
     },
@@ -302,3 +303,38 @@ CELERY_BEAT_SCHEDULE["disputes-sweep"] = {
 # --- Supervision (product.md "Supervision") -----------------------------------------------------
 PORTAL_COMPLAINT_REPLY_DAYS = env.int("PORTAL_COMPLAINT_REPLY_DAYS", default=30)  # 条例 Art. 26
 PORTAL_COMPLAINT_REMINDER_DAYS = env.list("PORTAL_COMPLAINT_REMINDER_DAYS", cast=int, default=[7, 3, 1])
+PORTAL_COMPLAINT_SWEEP_SECONDS = env.float("PORTAL_COMPLAINT_SWEEP_SECONDS", default=900.0)
+CELERY_BEAT_SCHEDULE["supervision-complaint-sweep"] = {
+    "task": "supervision.complaint_sweep",
+    "schedule": PORTAL_COMPLAINT_SWEEP_SECONDS,
+}
+# Abnormal-query alerts (supervision/alerts.py), evaluated each night for the day before, and
+# the days before that an outage may have skipped (re-evaluating a day raises nothing twice).
+PORTAL_ALERT_NIGHT_FROM_HOUR = 22
+PORTAL_ALERT_NIGHT_UNTIL_HOUR = 6
+PORTAL_ALERT_NIGHT_MIN_QUERIES = env.int("PORTAL_ALERT_NIGHT_MIN_QUERIES", default=5)
+PORTAL_ALERT_SPIKE_FACTOR = env.int("PORTAL_ALERT_SPIKE_FACTOR", default=3)
+PORTAL_ALERT_SPIKE_MIN_QUERIES = env.int("PORTAL_ALERT_SPIKE_MIN_QUERIES", default=50)
+PORTAL_ALERT_SPIKE_BASELINE_DAYS = env.int("PORTAL_ALERT_SPIKE_BASELINE_DAYS", default=28)
+PORTAL_ALERT_REPEAT_MIN_QUERIES = env.int("PORTAL_ALERT_REPEAT_MIN_QUERIES", default=5)
+PORTAL_ALERT_REPEAT_DAYS = env.int("PORTAL_ALERT_REPEAT_DAYS", default=7)
+# Queries that count as "queried for approval" before post-loan monitoring of a subject.
+PORTAL_ALERT_APPROVAL_PURPOSES = ["loan_approval", "guarantor_check"]
+PORTAL_ALERT_CATCH_UP_DAYS = env.int("PORTAL_ALERT_CATCH_UP_DAYS", default=3)
+CELERY_BEAT_SCHEDULE["supervision-query-alerts"] = {
+    "task": "supervision.evaluate_alerts",
+    "schedule": crontab(hour=0, minute=20),
+}
+# The dashboard's pre-aggregated counts, each night after the expiry job; members'
+# data-quality scores for the month just ended, on the 1st after the statements
+# (supervision/dashboard.py, quality.py). These task modules are not named tasks.py, so they
+# are imported explicitly.
+CELERY_IMPORTS = ["supervision.tasks_dashboard", "supervision.tasks_quality"]
+CELERY_BEAT_SCHEDULE["supervision-market-stats"] = {
+    "task": "supervision.market_stats",
+    "schedule": crontab(hour=2, minute=30),
+}
+CELERY_BEAT_SCHEDULE["supervision-quality-scores"] = {
+    "task": "supervision.quality_scores",
+    "schedule": crontab(day_of_month=1, hour=3, minute=0),
+}
