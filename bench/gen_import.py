@@ -531,8 +531,20 @@ def generate(
         "today": today.isoformat(),
         "bytes": path.stat().st_size,
         "seconds": round(time.perf_counter() - started, 3),
-        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_kb": _peak_rss_kb(),
     }
+
+
+def _peak_rss_kb() -> int:
+    # VmHWM belongs to this program's memory; ru_maxrss would still count the parent's size at
+    # fork time when this runs as a subprocess (the kernel carries it across exec).
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def main(argv=None) -> None:

@@ -143,7 +143,7 @@ def _existing_entries(member_id: int, rows: list[ParsedRow]) -> dict:
     # Only the columns the checks need: loading the subject would decrypt its identifiers.
     qs = Entry.objects.filter(
         member_id=member_id, contract_no__in=contracts, subject__id_index__in=indexes
-    ).annotate(subject_index=F("subject__id_index")).only("contract_no", "status", "settled_on")
+    ).annotate(subject_index=F("subject__id_index")).only("contract_no", "status", "settled_on", "retention_until")
     return {(e.contract_no, e.subject_index): e for e in qs}
 
 

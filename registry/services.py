@@ -1,7 +1,6 @@
 """Every change to subjects and entries goes through these functions: each validates, changes,
 records history with the acting user and writes the audit row in one transaction."""
 
-from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
@@ -46,9 +45,7 @@ REPORTED_FIELDS = (
 
 def reported_values(row: ParsedRow) -> dict[str, Any]:
     """The entry fields a parsed row sets (the file's `role` column is the subject's role)."""
-    data = asdict(row)
-    data["subject_role"] = data.pop("role")
-    return {field: data[field] for field in REPORTED_FIELDS}
+    return {field: getattr(row, "role" if field == "subject_role" else field) for field in REPORTED_FIELDS}
 
 
 class ReportingSuspended(ValidationError):

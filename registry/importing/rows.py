@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.utils.text import format_lazy
@@ -595,7 +595,8 @@ def row_fingerprint(parsed: ParsedRow, *, key: bytes | None = None) -> str:
             if isinstance(value, datetime.date)
             else str(value)
         )
-        for name, value in asdict(parsed).items()
+        # Flat fields: a plain dict, not asdict() (which deep-copies every value).
+        for name, value in ((f.name, getattr(parsed, f.name)) for f in fields(parsed))
     }
     payload = json.dumps(
         {"v": FINGERPRINT_VERSION, "row": content},
