@@ -143,6 +143,10 @@ def query_log(request: HttpRequest) -> HttpResponse:
     if channel in Channel.values:
         qs = qs.filter(channel=channel)
     qs = qs.select_related("member", "user").order_by("-created_at")
+    if user.has_perm("accounts.supervise"):
+        # A regulator reading every member's queries (masked subjects) is on record too.
+        audit_record(actor=user, action="query_log.view", request=request,
+                     details={"channel": channel or "", "page": request.GET.get("page", "1")})
     return render(request, "billing/query_log.html", {
         "page": cheap_page(qs, request.GET.get("page")), "query": _query_string(request),
         "channels": Channel.choices, "all_members": user.has_perm("accounts.supervise"),
