@@ -19,6 +19,9 @@ run: $(STAMP)
 	./scripts/run.sh
 
 ## Lint and run the test suite (SQLite and eager Celery unless DATABASE_URL / CELERY_BROKER_URL are set).
+## (Never assign DATABASE_URL in this Makefile, even per target: GNU make then stops passing the
+## caller's value to every recipe, and the tests would silently run on SQLite. Benchmarks use
+## BENCH_DB.)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -45,10 +48,25 @@ clean-var:
 ## a Markdown table and writes bench-out/import-<format>-<rows>.json. make bench-import ROWS=1000
 ROWS ?= 100000
 .PHONY: bench-import
-bench-import: DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
+bench-import: BENCH_DB ?= postgres://postgres@127.0.0.1:5432/portal_bench
 bench-import: $(STAMP)
-	export DATABASE_URL='$(DATABASE_URL)' DJANGO_SETTINGS_MODULE=blacklist_portal.settings.base; \
+	export DATABASE_URL='$(BENCH_DB)' DJANGO_SETTINGS_MODULE=blacklist_portal.settings.base; \
 	$(PY) -m bench.import_bench --create-db-only && \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) -m bench.import_bench --rows $(ROWS) --format csv && \
 	$(PY) -m bench.import_bench --rows $(ROWS) --format xlsx
+
+## Benchmarks (issue 7, docs/performance.md): a SIZE-entry data set on PostgreSQL (loaded once,
+## reused), API query throughput beside the floor under gunicorn, batch screening, list pages,
+## the reminder sweep and the bulk import; prints a table, writes bench-out/bench-<date>.json
+## and appends the table to docs/performance.md. make bench SIZE=10000000 works too (slow load).
+## bench-quick: 50,000 entries and short phases in its own database; under 5 minutes.
+SIZE ?= 1000000
+.PHONY: bench bench-quick
+bench: BENCH_DB ?= postgres://postgres@127.0.0.1:5432/portal_bench_full
+bench: $(STAMP)
+	DATABASE_URL='$(BENCH_DB)' $(PY) -m bench.run --size $(SIZE) $(BENCH_ARGS)
+
+bench-quick: BENCH_DB ?= postgres://postgres@127.0.0.1:5432/portal_bench_quick
+bench-quick: $(STAMP)
+	DATABASE_URL='$(BENCH_DB)' $(PY) -m bench.run --quick $(BENCH_ARGS)

@@ -144,3 +144,17 @@ def test_production_settings_refuse_to_start_without_a_secret(tmp_path, missing)
 
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_ci_runs_on_the_real_services_it_was_given():
+    """.ci/run sets PORTAL_EXPECT_REAL_SERVICES: the suite must then be on PostgreSQL and a real
+    broker. (A Makefile that dropped DATABASE_URL once made CI pass quietly on SQLite.)"""
+    import os
+
+    from django.conf import settings
+    from django.db import connection
+
+    if not os.environ.get("PORTAL_EXPECT_REAL_SERVICES"):
+        pytest.skip("only under .ci/run")
+    assert connection.vendor == "postgresql"
+    assert settings.PORTAL_TEST_BROKER
