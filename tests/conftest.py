@@ -169,3 +169,15 @@ def regulator(regulator_inst):
 @pytest.fixture
 def platform_admin(operator):
     return make_user("pat", operator, Role.PLATFORM_ADMIN)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every transactional test must also use serialized_rollback=True. A transactional test
+    without it re-creates content types when its database is flushed, and the next serialized
+    test then fails to restore them (duplicate key) — an order-dependent failure."""
+    for item in items:
+        for marker in item.iter_markers("django_db"):
+            if marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+                raise pytest.UsageError(
+                    f"{item.nodeid}: use @pytest.mark.django_db(transaction=True, serialized_rollback=True)"
+                )

@@ -620,7 +620,7 @@ def test_field_checks_refuse_unique_and_db_default():
         assert ids("indexed") == ["registry.crypto.W001"]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_database_holds_only_tokens_and_the_orm_sees_plaintext(probe_models):
     probe, _ = probe_models
     table = connection.ops.quote_name(probe._meta.db_table)
