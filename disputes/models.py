@@ -97,6 +97,14 @@ class Dispute(models.Model):
             models.Index(fields=["status", "decision_due_at"], name="dispute_queue_idx"),
             models.Index(fields=["status", "verification_due_at"], name="dispute_verify_idx"),
             models.Index(fields=["assignee", "status"], name="dispute_assignee_idx"),
+            # The queue: open disputes by due date, without sorting all of them.
+            models.Index(
+                fields=["decision_due_at", "id"],
+                name="dispute_open_due_idx",
+                condition=models.Q(
+                    status__in=["received", "assigned", "awaiting_verification", "verified", "appealed"]
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -185,6 +185,11 @@ class Entry(models.Model):
         ]
         indexes = [
             models.Index(fields=["member", "status", "-submitted_at"], name="entry_member_idx"),
+            # "My entries" lists newest first, with or without a category filter.
+            models.Index(fields=["member", "-submitted_at", "-id"], name="entry_member_recent_idx"),
+            models.Index(
+                fields=["member", "category", "-submitted_at", "-id"], name="entry_member_cat_idx"
+            ),
             models.Index(fields=["status", "submitted_at"], name="entry_review_idx"),
             models.Index(fields=["subject", "status"], name="entry_subject_idx"),
             models.Index(fields=["status", "retention_until"], name="entry_expiry_idx"),

@@ -198,6 +198,10 @@ BLIND_INDEX_KEY = env.str("BLIND_INDEX_KEY")
 # Default: a file-system broker under var/, so `make run` needs no Redis server.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 _broker_dir = VAR_DIR / "celery" / "broker"
+if CELERY_BROKER_URL.startswith("filesystem"):
+    # kombu's file-system transport expects its folders to exist.
+    for _folder in (_broker_dir, VAR_DIR / "celery" / "processed"):
+        _folder.mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(_broker_dir),
