@@ -23,7 +23,8 @@ MULTI_LENDING_RULES = [(30, 6, 20), (30, 3, 10)]
 # (window in days, threshold of queries, points)
 QUERY_BURST_RULES = [(7, 5, 10)]
 
-GRADES = [(0, "A"), (15, "B"), (30, "C"), (50, "D")]  # below the bound → grade; else "E"
+# No points at all is "A"; otherwise the first grade whose bound the total stays below, else "E".
+GRADE_BOUNDS = [(15, "B"), (30, "C"), (50, "D")]
 GRADE_LABELS = {
     "A": _("A · no negative information"),
     "B": _("B · low risk"),
@@ -48,11 +49,16 @@ def assess(*, entries: list[dict], multi_lending: dict) -> tuple[str, list[Facto
         else:
             base = CATEGORY_POINTS.get(e["category"], 10)
         points = round(base * (SETTLED_FACTOR if e["status"] == "settled" else 1))
-        text = f"{e['category_label']}{'（' + str(_('settled')) + '）' if e['status'] == 'settled' else ''}"
+        parts = [
+            _("%(category)s (settled)") % {"category": e["category_label"]}
+            if e["status"] == "settled"
+            else e["category_label"]
+        ]
         if e.get("dpd_band"):
-            text += f" · {_('days past due')} {e['dpd_band']}"
+            parts.append(_("days past due %(band)s") % {"band": e["dpd_band"]})
         if e.get("disputed"):
-            text += f" · {_('under dispute')}"
+            parts.append(str(_("under dispute")))
+        text = " · ".join(str(p) for p in parts)
         factors.append(Factor("entry", points, text))
     for window, threshold, points in MULTI_LENDING_RULES:
         n = multi_lending[str(window)]["institutions"]
@@ -63,10 +69,10 @@ def assess(*, entries: list[dict], multi_lending: dict) -> tuple[str, list[Facto
         n = multi_lending[str(window)]["queries"]
         if n >= threshold:
             factors.append(Factor("query_burst", points, str(_("%(n)s queries in %(d)s days")) % {"n": n, "d": window}))
-    total = sum(f.points for f in factors)
-    grade = "E"
-    for bound, letter in GRADES:
-        if total <= bound if bound == 0 else total < bound:
-            grade = letter
-            break
-    return grade, factors
+    return _grade(sum(f.points for f in factors)), factors
+
+
+def _grade(total: int) -> str:
+    if total == 0:
+        return "A"
+    return next((letter for bound, letter in GRADE_BOUNDS if total < bound), "E")
