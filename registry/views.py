@@ -2,7 +2,7 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -222,10 +222,9 @@ def entry_statement(request: HttpRequest, pk: int) -> HttpResponse:
     entry = access_entry(request.user, pk)
     form = StatementForm(request.POST)
     if form.is_valid():
-        try:
-            services.entry_set_statement(entry=entry, actor=request.user, statement=form.cleaned_data["statement"], request=request)
-        except PermissionDenied:
-            raise
+        services.entry_set_statement(
+            entry=entry, actor=request.user, statement=form.cleaned_data["statement"], request=request
+        )
         messages.success(request, _("The subject's statement was saved."))
     return redirect("registry:entry_detail", pk=entry.pk)
 
