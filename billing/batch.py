@@ -18,8 +18,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q, Subquery
+from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -38,7 +38,8 @@ from registry.services import id_index_for, name_index_for
 
 from . import risk
 from .choices import Channel, Purpose, RefusalReason
-from .models import ApiKey, Consent, FeeLine, MonthlyVolume, PriceRule, PriceSchedule, Query
+from .models import ApiKey, Consent, FeeLine, Query
+from .pricing import price_from_rules, rules_in_force, take_sequences
 from .services import (
     WINDOWS,
     _entry_snapshot,
@@ -199,52 +200,6 @@ def multi_lending_many(*, subject_indexes: set[str], now: datetime) -> dict[str,
 # --- Billing in bulk ---------------------------------------------------------------------------
 
 
-def rules_in_force(now: datetime) -> list[PriceRule]:
-    in_force = (
-        PriceSchedule.objects.filter(effective_from__lte=now).order_by("-effective_from").values("pk")[:1]
-    )
-    return list(PriceRule.objects.filter(schedule=Subquery(in_force)))
-
-
-def price_from_rules(
-    rules: list[PriceRule], *, channel: str, purpose: str, hit: bool, sequence: int
-) -> tuple[PriceRule | None, Decimal]:
-    """The choice of services._price over rules fetched once (kept equal to it by a test)."""
-    matching = [
-        r
-        for r in rules
-        if r.channel in ("", channel) and r.purpose in ("", purpose) and r.hit in (None, hit)
-    ]
-    if not matching:
-        return None, Decimal("0.00")
-
-    def specificity(r: PriceRule) -> int:
-        return (r.channel != "") + (r.purpose != "") + (r.hit is not None)
-
-    best = max(specificity(r) for r in matching)
-    tiers = sorted((r for r in matching if specificity(r) == best), key=lambda r: r.tier_from)
-    chosen = tiers[0]
-    for r in tiers:
-        if r.tier_from <= sequence:
-            chosen = r
-    return chosen, chosen.price
-
-
-def _take_sequences(member: Institution, month: date, n: int) -> int:
-    """Reserve n consecutive numbers of the member's month (the row stays locked until commit,
-    as in services._next_sequence); returns the first."""
-    try:
-        with transaction.atomic():
-            MonthlyVolume.objects.get_or_create(member=member, month=month)
-    except IntegrityError:
-        pass  # created concurrently
-    volume = MonthlyVolume.objects.select_for_update().get(member=member, month=month)
-    first = volume.count + 1
-    volume.count += n
-    volume.save(update_fields=["count"])
-    return first
-
-
 # --- Storing in bulk ---------------------------------------------------------------------------
 
 
@@ -386,8 +341,8 @@ def batch_screen(
 
         billable = sum(1 for _s, _c, name_ok in accepted if name_ok)
         month = today.replace(day=1)
-        sequence = _take_sequences(member, month, billable) if billable else 0
         rules = rules_in_force(now) if billable else []
+        sequence = take_sequences(member.pk, month, billable) if billable else 0
 
         numbers: set[str] = set()
         query_rows, fee_rows = [], []

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Subquery, Sum
+from django.db import connection, transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,13 +31,12 @@ from .models import (
     ApiKey,
     Consent,
     FeeLine,
-    MonthlyVolume,
     PriceRule,
-    PriceSchedule,
     Query,
     Receipt,
     Statement,
 )
+from .pricing import price_from_rules, rules_in_force, take_sequences
 
 WINDOWS = (7, 30, 90, 180, 365)
 SELF_QUERIES_FREE_PER_YEAR = 2
@@ -195,25 +194,44 @@ def _check_consent(*, member: Institution, consent_id: int | None, index: str, p
 # --- Query result -------------------------------------------------------------------------------
 
 
+def _multi_lending_sql() -> str:
+    """SELECT … FROM the query log: per window, the member queries and the distinct members.
+    Written out once: the ORM took longer to compile ten filtered aggregates than the database
+    took to run them (this runs in every query)."""
+    meta = Query._meta
+    quote = connection.ops.quote_name
+
+    def col(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    since, member = col("created_at"), col("member")
+    windows = ", ".join(
+        f"SUM(CASE WHEN {since} >= %s THEN 1 ELSE 0 END), "
+        f"COUNT(DISTINCT CASE WHEN {since} >= %s THEN {member} END)"
+        for _days in WINDOWS
+    )
+    return (
+        f"SELECT {windows} FROM {quote(meta.db_table)} "  # noqa: S608 (names from the model)
+        f"WHERE {col('subject_index')} = %s AND {col('kind')} = %s AND {since} >= %s AND {col('purpose')} <> %s"
+    )
+
+
 def multi_lending(*, subject_index: str, now: datetime) -> dict:
     """Member queries (other than post-loan monitoring) about the subject, and how many
     institutions made them, per window. One SQL statement."""
-    aggregates = {}
+    adapt = connection.ops.adapt_datetimefield_value
+    params = []
     for days in WINDOWS:
-        since = now - timedelta(days=days)
-        recent = Q(created_at__gte=since)
-        aggregates[f"q{days}"] = Count("pk", filter=recent)
-        aggregates[f"i{days}"] = Count("member", filter=recent, distinct=True)
-    row = (
-        Query.objects.filter(
-            subject_index=subject_index,
-            kind=Query.Kind.MEMBER,
-            created_at__gte=now - timedelta(days=max(WINDOWS)),
-        )
-        .exclude(purpose=Purpose.POST_LOAN)
-        .aggregate(**aggregates)
-    )
-    return {str(d): {"queries": row[f"q{d}"], "institutions": row[f"i{d}"]} for d in WINDOWS}
+        since = adapt(now - timedelta(days=days))
+        params += [since, since]
+    params += [subject_index, Query.Kind.MEMBER, adapt(now - timedelta(days=max(WINDOWS))), Purpose.POST_LOAN]
+    with connection.cursor() as cursor:
+        cursor.execute(_multi_lending_sql(), params)
+        row = cursor.fetchone()
+    return {
+        str(days): {"queries": row[2 * i] or 0, "institutions": row[2 * i + 1] or 0}
+        for i, days in enumerate(WINDOWS)
+    }
 
 
 def _entry_snapshot(entry: Entry, today: date) -> dict:
@@ -266,45 +284,16 @@ def _result(*, subject: Subject | None, index: str, name_ok: bool | None, now: d
 # --- Billing ----------------------------------------------------------------------------------
 
 
-def _price(*, channel: str, purpose: str, hit: bool, sequence: int, now: datetime) -> tuple[PriceRule | None, Decimal]:
-    in_force = PriceSchedule.objects.filter(effective_from__lte=now).order_by("-effective_from").values("pk")[:1]
-    rules = [
-        r
-        for r in PriceRule.objects.filter(schedule=Subquery(in_force))
-        if r.channel in ("", channel) and r.purpose in ("", purpose) and r.hit in (None, hit)
-    ]
-    if not rules:
-        return None, Decimal("0.00")
-
-    def specificity(r: PriceRule) -> int:
-        return (r.channel != "") + (r.purpose != "") + (r.hit is not None)
-
-    best = max(specificity(r) for r in rules)
-    tiers = sorted((r for r in rules if specificity(r) == best), key=lambda r: r.tier_from)
-    chosen = tiers[0]
-    for r in tiers:
-        if r.tier_from <= sequence:
-            chosen = r
-    return chosen, chosen.price
-
-
-def _next_sequence(member: Institution, month: date) -> int:
-    """Take the next number of the member's month, holding the row lock until commit."""
-    try:
-        with transaction.atomic():
-            MonthlyVolume.objects.get_or_create(member=member, month=month)
-    except IntegrityError:
-        pass  # created concurrently
-    volume = MonthlyVolume.objects.select_for_update().get(member=member, month=month)
-    volume.count += 1
-    volume.save(update_fields=["count"])
-    return volume.count
-
-
-def fee_price(*, member: Institution, channel: str, purpose: str, hit: bool, now: datetime) -> tuple[int, PriceRule | None, Decimal]:
-    """(n-th billable query of the member's month, rule, amount) by the schedule in force."""
-    sequence = _next_sequence(member, _month_start(_shanghai_today(now)))
-    rule, amount = _price(channel=channel, purpose=purpose, hit=hit, sequence=sequence, now=now)
+def fee_price(
+    *, member: Institution, channel: str, purpose: str, hit: bool, now: datetime,
+    rules: list[PriceRule] | None = None,
+) -> tuple[int, PriceRule | None, Decimal]:
+    """(n-th billable query of the member's month, rule, amount) by the schedule in force.
+    Takes the month's count, which stays locked until commit: call it just before the writes,
+    with the rules fetched beforehand."""
+    rules = rules_in_force(now) if rules is None else rules
+    sequence = take_sequences(member.pk, _month_start(_shanghai_today(now)))
+    rule, amount = price_from_rules(rules, channel=channel, purpose=purpose, hit=hit, sequence=sequence)
     return sequence, rule, amount
 
 
@@ -346,6 +335,7 @@ def query_run(
             subject = consent.subject
             name_ok = subject.name_index == name_index_for(req.name)
             result = _result(subject=subject, index=index, name_ok=name_ok, now=now)
+            rules = rules_in_force(now) if name_ok else []
             query = Query(
                 query_no=new_number("Q", now),
                 kind=Query.Kind.MEMBER,
@@ -373,7 +363,8 @@ def query_run(
             # A query whose name does not match the ID on file shows nothing and costs nothing.
             if name_ok:
                 sequence, rule, query.fee = fee_price(
-                    member=member, channel=channel, purpose=req.purpose, hit=query.hit, now=now
+                    member=member, channel=channel, purpose=req.purpose, hit=query.hit, now=now,
+                    rules=rules,
                 )
             query.save(force_insert=True)
             if name_ok:
@@ -442,7 +433,9 @@ def self_query_run(
         result["free_used_before"] = used
         fee = Decimal("0.00")
         if used >= SELF_QUERIES_FREE_PER_YEAR:
-            _rule, fee = _price(channel=Channel.COUNTER, purpose=Purpose.SELF, hit=result["hit"], sequence=1, now=now)
+            _rule, fee = price_from_rules(
+                rules_in_force(now), channel=Channel.COUNTER, purpose=Purpose.SELF, hit=result["hit"], sequence=1
+            )
         query = Query(
             query_no=new_number("S", now), kind=Query.Kind.SELF, member=clerk.institution, user=clerk,
             channel=Channel.COUNTER, purpose=Purpose.SELF, id_type=id_type, subject_index=index,

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing import batch as batch_service
-from billing import services
+from billing import pricing, services
 from billing.models import ApiKey, Consent, FeeLine, MonthlyVolume, PriceRule, PriceSchedule, Query
 from blacklist_portal.audit.models import AuditEvent
 from blacklist_portal.uploads import check_upload
@@ -338,11 +338,14 @@ def test_a_suspended_member_cannot_screen(lender_a, lender_staff):
     assert Query.objects.count() == 0
 
 
-# --- Pricing in bulk equals pricing one by one --------------------------------------------------
+# --- Pricing: the schedule in force, the most specific rule, its tier ---------------------------
 
 
-def test_prices_from_rules_fetched_once_equal_the_single_query_prices(db):
-    schedule = PriceSchedule.objects.create(name="p", effective_from=timezone.now() - DAY)
+def test_rules_of_the_schedule_in_force_price_by_specificity_then_tier(db):
+    now = timezone.now()
+    old = PriceSchedule.objects.create(name="old", effective_from=now - 9 * DAY)
+    PriceRule.objects.create(schedule=old, price=Decimal("99.00"))
+    schedule = PriceSchedule.objects.create(name="p", effective_from=now - DAY)
     PriceRule.objects.bulk_create([
         PriceRule(schedule=schedule, tier_from=1, price=Decimal("9.00")),
         PriceRule(schedule=schedule, channel="batch", tier_from=1, price=Decimal("4.00")),
@@ -351,17 +354,27 @@ def test_prices_from_rules_fetched_once_equal_the_single_query_prices(db):
         PriceRule(schedule=schedule, channel="batch", purpose="post_loan", hit=False, tier_from=8, price=Decimal("1.00")),
         PriceRule(schedule=schedule, purpose="post_loan", hit=True, price=Decimal("6.00")),
     ])
-    old = PriceSchedule.objects.create(name="old", effective_from=timezone.now() - 9 * DAY)
-    PriceRule.objects.create(schedule=old, price=Decimal("99.00"))
-    now = timezone.now()
-    rules = batch_service.rules_in_force(now)
+    future = PriceSchedule.objects.create(name="next", effective_from=now + DAY)
+    PriceRule.objects.create(schedule=future, price=Decimal("1.00"))
 
-    for channel in ("batch", "api", "web"):
-        for purpose in ("post_loan", "loan_approval"):
-            for hit in (True, False):
-                for sequence in range(1, 12):
-                    args = {"channel": channel, "purpose": purpose, "hit": hit, "sequence": sequence}
-                    assert batch_service.price_from_rules(rules, **args) == services._price(**args, now=now), args
+    def price(at, **args):
+        return pricing.price_from_rules(pricing.rules_in_force(at), **args)[1]
+
+    batch = {"channel": "batch", "purpose": "post_loan", "hit": False}
+    assert [price(now, **batch, sequence=n) for n in (1, 2, 3, 7, 8, 100)] == [
+        # Below the lowest tier of the most specific rule, its first tier still applies.
+        Decimal("1.50"), Decimal("1.50"), Decimal("1.50"), Decimal("1.50"), Decimal("1.00"), Decimal("1.00"),
+    ]
+    # Purpose and hit (two conditions) beat the channel alone.
+    assert price(now, channel="batch", purpose="post_loan", hit=True, sequence=6) == Decimal("6.00")
+    assert price(now, channel="batch", purpose="loan_approval", hit=True, sequence=6) == Decimal("3.00")
+    assert price(now, channel="batch", purpose="loan_approval", hit=True, sequence=4) == Decimal("4.00")
+    assert price(now, channel="api", purpose="post_loan", hit=True, sequence=1) == Decimal("6.00")
+    assert price(now, channel="web", purpose="loan_approval", hit=False, sequence=1) == Decimal("9.00")
+    assert price(now - 2 * DAY, **batch, sequence=1) == Decimal("99.00")
+    assert price(now + 2 * DAY, **batch, sequence=1) == Decimal("1.00")
+    assert price(now - 10 * DAY, **batch, sequence=1) == Decimal("0.00")
+    assert pricing.price_from_rules([], **batch, sequence=1) == (None, Decimal("0.00"))
 
 
 def test_without_a_price_schedule_a_batch_costs_nothing(client, raw, lender_staff):
