@@ -4,7 +4,7 @@ counter, API, bulk files) asks here; a suspension lifts by itself after its last
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 
@@ -15,22 +15,30 @@ class Suspension:
 
 
 def _active(member_id: int, field: str, today: date) -> Suspension | None:
+    """The longest-running suspension of `field`'s kind in force today, if any. Every query
+    asks this, so the statement is written out (the ORM took longer to build it than the
+    database to answer it: sanctions are few)."""
     from .models import Sanction
 
-    sanction = (
-        Sanction.objects.filter(
-            Q(**{field: True}),
-            member_id=member_id,
-            kind=Sanction.Kind.SUSPENSION,
-            starts_on__lte=today,
-            ends_on__gte=today,
-            lifted_at__isnull=True,
-        )
-        .order_by("-ends_on")
-        .values("ends_on", "reason")
-        .first()
+    meta = Sanction._meta
+    quote = connection.ops.quote_name
+
+    def col(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    sql = (
+        f"SELECT {col('ends_on')}, {col('reason')} FROM {quote(meta.db_table)} "  # noqa: S608 (names from the model)
+        f"WHERE {col('member')} = %s AND {col('kind')} = %s AND {col(field)} AND {col('starts_on')} <= %s "
+        f"AND {col('ends_on')} >= %s AND {col('lifted_at')} IS NULL ORDER BY {col('ends_on')} DESC LIMIT 1"
     )
-    return Suspension(sanction["ends_on"], sanction["reason"]) if sanction else None
+    day = connection.ops.adapt_datefield_value(today)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [member_id, Sanction.Kind.SUSPENSION, day, day])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    ends_on = row[0] if isinstance(row[0], date) else date.fromisoformat(row[0])
+    return Suspension(ends_on, row[1])
 
 
 def query_suspension(member_id: int, *, today: date | None = None) -> Suspension | None:
