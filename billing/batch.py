@@ -33,7 +33,6 @@ from registry.identifiers import (
     normalize_id_number,
     normalize_name,
 )
-from registry.models import Entry
 from registry.services import id_index_for, name_index_for
 
 from . import risk
@@ -45,6 +44,7 @@ from .services import (
     _entry_snapshot,
     _result,
     check_member_may_query,
+    live_entries,
     new_number,
 )
 
@@ -314,12 +314,7 @@ def batch_screen(
         shown_subjects = {c["subject_id"] for _s, c, name_ok in accepted if name_ok}
         entries_of: dict[int, list[dict]] = {}
         if shown_subjects:
-            live = (
-                Entry.objects.filter(subject_id__in=shown_subjects, status__in=Entry.VISIBLE)
-                .select_related("member")
-                .order_by("-submitted_at")
-            )
-            for e in live:
+            for e in live_entries(shown_subjects):
                 entries_of.setdefault(e.subject_id, []).append(_entry_snapshot(e, today))
         ml = multi_lending_many(subject_indexes={s.id_index for s, _c, name_ok in accepted if name_ok}, now=now)
 
@@ -327,7 +322,7 @@ def batch_screen(
         for s, consent, name_ok in accepted:
             if not name_ok:
                 # A wrong name for the ID shows nothing about the person, as in query_run.
-                snapshots.append(_result(subject=None, index=s.id_index, name_ok=False, now=now))
+                snapshots.append(_result(subject_id=None, index=s.id_index, name_ok=False, now=now))
                 continue
             entries = entries_of.get(consent["subject_id"], [])
             grade, factors = risk.assess(entries=entries, multi_lending=ml[s.id_index])

@@ -12,19 +12,19 @@ from decimal import Decimal
 
 from django.db import connection
 
+from blacklist_portal.sql import Names, fetch_one
+
 from .models import MonthlyVolume, PriceRule, PriceSchedule
 
 
 def rules_in_force(now: datetime) -> list[PriceRule]:
     """The rules of the schedule in force at `now` (none: queries cost nothing). One statement,
-    written out because the ORM took longer to compile it than the database to run it."""
-    rule, schedule = PriceRule._meta, PriceSchedule._meta
-    quote = connection.ops.quote_name
+    written out (blacklist_portal/sql.py says why)."""
+    r, s = Names(PriceRule), Names(PriceSchedule)
     sql = (
-        f"SELECT * FROM {quote(rule.db_table)} WHERE {quote(rule.get_field('schedule').column)} = "  # noqa: S608
-        f"(SELECT {quote(schedule.pk.column)} FROM {quote(schedule.db_table)} "
-        f"WHERE {quote(schedule.get_field('effective_from').column)} <= %s "
-        f"ORDER BY {quote(schedule.get_field('effective_from').column)} DESC LIMIT 1)"
+        f"SELECT {r.columns()} FROM {r.table} WHERE {r('schedule')} = "  # noqa: S608 (names from the models)
+        f"(SELECT {s('id')} FROM {s.table} WHERE {s('effective_from')} <= %s "
+        f"ORDER BY {s('effective_from')} DESC LIMIT 1)"
     )
     return list(PriceRule.objects.raw(sql, [connection.ops.adapt_datetimefield_value(now)]))
 
@@ -58,18 +58,11 @@ def take_sequences(member_id: int, month: date, n: int = 1) -> int:
     """Reserve the next `n` numbers of the member's month and return the first. One statement
     (insert the month's row or add to it); the row stays locked until the caller's transaction
     ends, and a rollback gives the numbers back. Call it inside that transaction."""
-    volume = MonthlyVolume._meta
-    quote = connection.ops.quote_name
-    table = quote(volume.db_table)
-    member_col = quote(volume.get_field("member").column)
-    month_col = quote(volume.get_field("month").column)
-    count_col = quote(volume.get_field("count").column)
-    sql = (
-        f"INSERT INTO {table} ({member_col}, {month_col}, {count_col}) VALUES (%s, %s, %s) "  # noqa: S608
-        f"ON CONFLICT ({member_col}, {month_col}) DO UPDATE SET {count_col} = {table}.{count_col} + %s "
-        f"RETURNING {count_col}"
+    v = Names(MonthlyVolume)
+    (count,) = fetch_one(
+        f"INSERT INTO {v.table} ({v('member')}, {v('month')}, {v('count')}) VALUES (%s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT ({v('member')}, {v('month')}) DO UPDATE SET {v('count')} = {v.table}.{v('count')} + %s "
+        f"RETURNING {v('count')}",
+        [member_id, connection.ops.adapt_datefield_value(month), n, n],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [member_id, connection.ops.adapt_datefield_value(month), n, n])
-        (count,) = cursor.fetchone()
     return count - n + 1

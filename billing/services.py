@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from blacklist_portal.accounts.models import Institution, User
 from blacklist_portal.audit.services import audit_record
+from blacklist_portal.sql import Names, fetch_one, placeholders
 from blacklist_portal.uploads import CheckedUpload, store_private
 from registry.identifiers import (
     mask_id_number,
@@ -175,12 +176,20 @@ def check_member_may_query(member: Institution, *, now: datetime) -> None:
 
 
 def _check_consent(*, member: Institution, consent_id: int | None, index: str, purpose: str, today: date) -> Consent:
+    """The member's consent for this subject and purpose, valid today, with its subject's
+    blind indexes as `subject_index` and `subject_name_index`; else QueryRefused."""
     if consent_id is None:
         raise QueryRefused(RefusalReason.NO_CONSENT)
-    consent = Consent.objects.select_related("subject").filter(pk=consent_id, member=member).first()
+    c, s = Names(Consent), Names(Subject)
+    consent = next(iter(Consent.objects.raw(
+        f"SELECT {c.columns('c.')}, s.{s('id_index')} AS subject_index, s.{s('name_index')} AS subject_name_index "  # noqa: S608
+        f"FROM {c.table} c JOIN {s.table} s ON s.{s('id')} = c.{c('subject')} "
+        f"WHERE c.{c('id')} = %s AND c.{c('member')} = %s",
+        [consent_id, member.pk],
+    )), None)  # fmt: skip
     if consent is None:
         raise QueryRefused(RefusalReason.CONSENT_NOT_FOUND)
-    if consent.subject.id_index != index:
+    if consent.subject_index != index:
         raise QueryRefused(RefusalReason.CONSENT_OTHER_SUBJECT)
     if consent.signed_on > today:
         raise QueryRefused(RefusalReason.CONSENT_NOT_YET)
@@ -196,23 +205,18 @@ def _check_consent(*, member: Institution, consent_id: int | None, index: str, p
 
 def _multi_lending_sql() -> str:
     """SELECT … FROM the query log: per window, the member queries and the distinct members.
-    Written out once: the ORM took longer to compile ten filtered aggregates than the database
-    took to run them (this runs in every query)."""
-    meta = Query._meta
-    quote = connection.ops.quote_name
-
-    def col(name: str) -> str:
-        return quote(meta.get_field(name).column)
-
-    since, member = col("created_at"), col("member")
+    Written out: ten filtered aggregates are the ORM's most expensive build of the query path
+    (blacklist_portal/sql.py says why)."""
+    q = Names(Query)
+    since, member = q("created_at"), q("member")
     windows = ", ".join(
         f"SUM(CASE WHEN {since} >= %s THEN 1 ELSE 0 END), "
         f"COUNT(DISTINCT CASE WHEN {since} >= %s THEN {member} END)"
         for _days in WINDOWS
     )
     return (
-        f"SELECT {windows} FROM {quote(meta.db_table)} "  # noqa: S608 (names from the model)
-        f"WHERE {col('subject_index')} = %s AND {col('kind')} = %s AND {since} >= %s AND {col('purpose')} <> %s"
+        f"SELECT {windows} FROM {q.table} "  # noqa: S608 (names from the model)
+        f"WHERE {q('subject_index')} = %s AND {q('kind')} = %s AND {since} >= %s AND {q('purpose')} <> %s"
     )
 
 
@@ -225,9 +229,7 @@ def multi_lending(*, subject_index: str, now: datetime) -> dict:
         since = adapt(now - timedelta(days=days))
         params += [since, since]
     params += [subject_index, Query.Kind.MEMBER, adapt(now - timedelta(days=max(WINDOWS))), Purpose.POST_LOAN]
-    with connection.cursor() as cursor:
-        cursor.execute(_multi_lending_sql(), params)
-        row = cursor.fetchone()
+    row = fetch_one(_multi_lending_sql(), params)
     return {
         str(days): {"queries": row[2 * i] or 0, "institutions": row[2 * i + 1] or 0}
         for i, days in enumerate(WINDOWS)
@@ -237,7 +239,7 @@ def multi_lending(*, subject_index: str, now: datetime) -> dict:
 def _entry_snapshot(entry: Entry, today: date) -> dict:
     return {
         "id": entry.pk,
-        "member": entry.member.name,
+        "member": entry.member_name,
         "role": entry.subject_role,
         "category": entry.category,
         "category_label": str(entry.get_category_display()),
@@ -257,19 +259,31 @@ def _entry_snapshot(entry: Entry, today: date) -> dict:
     }
 
 
-def _result(*, subject: Subject | None, index: str, name_ok: bool | None, now: datetime) -> dict:
+def live_entries(subject_ids) -> list[Entry]:
+    """The entries a query shows for these subjects (visible ones, newest first), each with its
+    reporting member's name as `member_name`. One statement, written out: it runs in every
+    query (blacklist_portal/sql.py says why)."""
+    ids, statuses = list(subject_ids), list(Entry.VISIBLE)
+    if not ids:
+        return []
+    e, m = Names(Entry), Names(Institution)
+    return list(Entry.objects.raw(
+        f"SELECT {e.columns('e.')}, m.{m('name')} AS member_name FROM {e.table} e "  # noqa: S608
+        f"JOIN {m.table} m ON m.{m('id')} = e.{e('member')} "
+        f"WHERE e.{e('subject')} IN ({placeholders(ids)}) AND e.{e('status')} IN ({placeholders(statuses)}) "
+        f"ORDER BY e.{e('submitted_at')} DESC",
+        ids + statuses,
+    ))  # fmt: skip
+
+
+def _result(*, subject_id: int | None, index: str, name_ok: bool | None, now: datetime) -> dict:
     if name_ok is False:
         # Wrong name for this ID: nothing about the person is shown (not even query activity).
         return {"hit": False, "name_matches": False, "entries": [], "multi_lending": None, "risk": None}
     today = _shanghai_today(now)
     entries = []
-    if subject is not None and name_ok is not False:
-        live = (
-            Entry.objects.filter(subject=subject, status__in=Entry.VISIBLE)
-            .select_related("member")
-            .order_by("-submitted_at")
-        )
-        entries = [_entry_snapshot(e, today) for e in live]
+    if subject_id is not None:
+        entries = [_entry_snapshot(e, today) for e in live_entries([subject_id])]
     ml = multi_lending(subject_index=index, now=now)
     grade, factors = risk.assess(entries=entries, multi_lending=ml)
     return {
@@ -332,9 +346,8 @@ def query_run(
                 member=member, consent_id=req.consent_id, index=index, purpose=req.purpose,
                 today=_shanghai_today(now),
             )
-            subject = consent.subject
-            name_ok = subject.name_index == name_index_for(req.name)
-            result = _result(subject=subject, index=index, name_ok=name_ok, now=now)
+            name_ok = consent.subject_name_index == name_index_for(req.name)
+            result = _result(subject_id=consent.subject_id, index=index, name_ok=name_ok, now=now)
             rules = rules_in_force(now) if name_ok else []
             query = Query(
                 query_no=new_number("Q", now),
@@ -347,7 +360,7 @@ def query_run(
                 consent=consent,
                 id_type=req.id_type,
                 subject_index=index,
-                subject=subject,
+                subject_id=consent.subject_id,
                 id_masked=mask_id_number(req.id_number),
                 name_masked=mask_name(req.name),
                 name_matches=name_ok,
@@ -428,7 +441,7 @@ def self_query_run(
         if name_ok is False:
             raise ValidationError({"name": _("The name does not match the ID number on file. Check the ID card.")})
         used = self_query_count_this_year(subject_index=index, now=now)
-        result = _result(subject=subject, index=index, name_ok=name_ok, now=now)
+        result = _result(subject_id=subject.pk if subject else None, index=index, name_ok=name_ok, now=now)
         result["who_queried"] = who_queried(subject_index=index, now=now)
         result["free_used_before"] = used
         fee = Decimal("0.00")

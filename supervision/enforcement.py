@@ -7,6 +7,8 @@ from datetime import date
 from django.db import connection
 from django.utils import timezone
 
+from blacklist_portal.sql import Names, fetch_one
+
 
 @dataclass(frozen=True)
 class Suspension:
@@ -16,25 +18,17 @@ class Suspension:
 
 def _active(member_id: int, field: str, today: date) -> Suspension | None:
     """The longest-running suspension of `field`'s kind in force today, if any. Every query
-    asks this, so the statement is written out (the ORM took longer to build it than the
-    database to answer it: sanctions are few)."""
+    asks, so the statement is written out (blacklist_portal/sql.py says why)."""
     from .models import Sanction
 
-    meta = Sanction._meta
-    quote = connection.ops.quote_name
-
-    def col(name: str) -> str:
-        return quote(meta.get_field(name).column)
-
-    sql = (
-        f"SELECT {col('ends_on')}, {col('reason')} FROM {quote(meta.db_table)} "  # noqa: S608 (names from the model)
-        f"WHERE {col('member')} = %s AND {col('kind')} = %s AND {col(field)} AND {col('starts_on')} <= %s "
-        f"AND {col('ends_on')} >= %s AND {col('lifted_at')} IS NULL ORDER BY {col('ends_on')} DESC LIMIT 1"
-    )
+    n = Names(Sanction)
     day = connection.ops.adapt_datefield_value(today)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [member_id, Sanction.Kind.SUSPENSION, day, day])
-        row = cursor.fetchone()
+    row = fetch_one(
+        f"SELECT {n('ends_on')}, {n('reason')} FROM {n.table} WHERE {n('member')} = %s "  # noqa: S608 (names from the model)
+        f"AND {n('kind')} = %s AND {n(field)} AND {n('starts_on')} <= %s AND {n('ends_on')} >= %s "
+        f"AND {n('lifted_at')} IS NULL ORDER BY {n('ends_on')} DESC LIMIT 1",
+        [member_id, Sanction.Kind.SUSPENSION, day, day],
+    )
     if row is None:
         return None
     ends_on = row[0] if isinstance(row[0], date) else date.fromisoformat(row[0])
