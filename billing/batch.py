@@ -10,7 +10,6 @@ nothing. Multi-lending
 indicators are computed as for a single query, for all subjects in one GROUP BY.
 """
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.text import format_lazy
@@ -26,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from blacklist_portal.accounts.models import Institution
 from blacklist_portal.audit.services import audit_record
+from blacklist_portal.sql import insert_rows
 from registry.identifiers import (
     IdentifierError,
     mask_id_number,
@@ -45,7 +45,7 @@ from .services import (
     _result,
     check_member_may_query,
     live_entries,
-    new_number,
+    new_numbers,
 )
 
 BULK_BATCH_SIZE = 1000
@@ -203,49 +203,6 @@ def multi_lending_many(*, subject_indexes: set[str], now: datetime) -> dict[str,
 # --- Storing in bulk ---------------------------------------------------------------------------
 
 
-def _json_default(value):
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def insert_rows(model, rows: list[dict], *, key: str | None = None) -> dict:
-    """Insert rows (field attname → value; missing fields take their default) in as few
-    statements as the database allows, and return {row[key]: primary key} when key is given.
-
-    On PostgreSQL all rows travel as one JSON parameter that the server turns into records:
-    a single statement, and no per-value quoting in Python. (Django's bulk_create quotes every
-    value of its UNNEST arrays in Python under psycopg's client-side binding, which for 10,000
-    query rows with their JSON results took seconds.) Elsewhere, bulk_create.
-    """
-    if not rows:
-        return {}
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    defaults = {f.attname: f.get_default() for f in fields}
-    if connection.vendor != "postgresql":
-        objs = [model(**{**defaults, **row}) for row in rows]
-        model.objects.bulk_create(objs, batch_size=BULK_BATCH_SIZE)
-        return {getattr(o, key): o.pk for o in objs} if key else {}
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    record = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in fields)
-    records = [{**defaults, **row} for row in rows]
-    payload = json.dumps(records, default=_json_default, ensure_ascii=False)
-    # Identifiers come from the model's metadata, values only through the one parameter.
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT {', '.join(quote(f.attname) for f in fields)} "
-        f"FROM jsonb_to_recordset(%s::jsonb) AS r({record})"
-    )
-    if key:
-        sql += f" RETURNING {quote(model._meta.pk.column)}, {quote(model._meta.get_field(key).column)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [payload])
-        return {k: pk for pk, k in cursor.fetchall()} if key else {}
-
-
 # --- The batch ---------------------------------------------------------------------------------
 
 
@@ -339,24 +296,16 @@ def batch_screen(
         rules = rules_in_force(now) if billable else []
         sequence = take_sequences(member.pk, month, billable) if billable else 0
 
-        numbers: set[str] = set()
+        numbers = new_numbers("Q", now, len(accepted))
         query_rows, fee_rows = [], []
-        for (s, consent, name_ok), result in zip(accepted, snapshots, strict=True):
-            number = new_number("Q", now)
-            while number in numbers:
-                number = new_number("Q", now)
-            numbers.add(number)
+        for number, (s, consent, name_ok), result in zip(numbers, accepted, snapshots, strict=True):
             rule, fee = None, Decimal("0.00")
             if name_ok:
                 rule, fee = price_from_rules(
                     rules, channel=Channel.BATCH, purpose=Purpose.POST_LOAN, hit=result["hit"],
                     sequence=sequence,
                 )
-                fee_rows.append({
-                    "query_no": number, "member_id": member.pk, "month": month, "sequence": sequence,
-                    "rule_id": rule.pk if rule else None, "amount": fee, "statement_id": None,
-                    "created_at": now,
-                })
+                fee_rows.append((len(query_rows), sequence, rule.pk if rule else None, fee))
                 sequence += 1
             row = {
                 "query_no": number, "kind": Query.Kind.MEMBER, "member_id": member.pk, "user_id": None,
@@ -367,14 +316,18 @@ def batch_screen(
                 "name_matches": name_ok, "hit": result["hit"],
                 "risk_grade": result["risk"]["grade"] if result["risk"] else "",
                 "result": result, "fee": fee, "created_at": now,
+                "application_amount": None, "application_loan_type": "", "application_date": None,
+                "identity_check": "", "representative": "",
             }
             query_rows.append(row)
             results[s.index] = SubjectResult(s.index, "ok", row=row)
 
-        ids = insert_rows(Query, query_rows, key="query_no")
-        for line in fee_rows:
-            line["query_id"] = ids[line.pop("query_no")]
-        insert_rows(FeeLine, fee_rows)
+        columns = list(query_rows[0]) if query_rows else []
+        ids = insert_rows(Query, columns, [tuple(r.values()) for r in query_rows], returning_ids=True)
+        insert_rows(
+            FeeLine, ["query_id", "member_id", "month", "sequence", "rule_id", "amount", "statement_id", "created_at"],
+            [(ids[i], member.pk, month, seq, rule_id, amount, None, now) for i, seq, rule_id, amount in fee_rows],
+        )  # fmt: skip
 
         fee = sum((row["fee"] for row in query_rows), Decimal("0.00"))
         ordered = [results[i] for i in range(len(subjects))]
