@@ -3,17 +3,20 @@ status through `workflow.next_status`, change the entry through registry service
 timeline event and the audit row — one transaction."""
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from blacklist_portal.accounts.models import Institution, User
-from blacklist_portal.audit.services import audit_record
-from blacklist_portal.inbox.services import notify
+from blacklist_portal.audit.services import audit_record, audit_record_many
+from blacklist_portal.inbox.services import notify, notify_many
+from blacklist_portal.sql import Names
 from blacklist_portal.uploads import CheckedUpload, store_private
 from registry import services as registry_services
 from registry.identifiers import mask_name
@@ -489,25 +492,119 @@ def dispute_close(
 # --- The sweep: reminders, escalations, timeouts --------------------------------------------------
 
 
-def _remind_once(dispute: Dispute, kind: str, step: int, users, title: str, body: str, now: datetime) -> bool:
-    """Record and send one reminder, unless it was sent already. The insert and the
-    notifications commit together; a second sweep finds the row and sends nothing. Users may
-    be a callable, evaluated only when the reminder is really sent."""
+@dataclass
+class _Due:
+    """A reminder the sweep found due and not yet sent (by what it read before its write)."""
+
+    key: tuple[int, str, int]  # (dispute id, kind, step): Reminder's unique key
+    count_as: str
+    tell: bool  # False: recorded only (a later step of the same dispute, told once)
+    title: str
+    body: str
+
+
+def _insert_reminders(keys: list[tuple[int, str, int]], now: datetime) -> set[tuple[int, str, int]]:
+    """Insert the reminder rows that do not exist yet and return the keys this call inserted:
+    `INSERT … ON CONFLICT DO NOTHING RETURNING`. A concurrent sweep inserting the same key
+    waits for this transaction and then skips it, so each key is returned to one sweep only.
+    The keys are inserted in the order given (the sweep's order: dispute id, then step), the
+    same in every sweep, so two sweeps never wait for each other in a cycle."""
+    r = Names(Reminder)
+    names = [r(name) for name in ("dispute", "kind", "step", "sent_at")]
+    sent_at = Reminder._meta.get_field("sent_at").get_db_prep_value(now, connection)
+    conflict = f"ON CONFLICT ({', '.join(names[:3])}) DO NOTHING RETURNING {', '.join(names[:3])}"
+    inserted: set[tuple[int, str, int]] = set()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Three array parameters rather than thousands of placeholders; in the given order.
+            cursor.execute(
+                f"INSERT INTO {r.table} ({', '.join(names)}) "  # noqa: S608 (names from the model)
+                "SELECT d, k, s, %s FROM unnest(%s::bigint[], %s::text[], %s::integer[]) "
+                f"WITH ORDINALITY AS x(d, k, s, n) ORDER BY n {conflict}",
+                [sent_at, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
+            )
+            return {(int(d), str(k), int(st)) for d, k, st in cursor.fetchall()}
+        for i in range(0, len(keys), _INSERT_BATCH):  # SQLite: a bounded number of placeholders
+            batch = keys[i : i + _INSERT_BATCH]
+            cursor.execute(
+                f"INSERT INTO {r.table} ({', '.join(names)}) "  # noqa: S608 (names from the model)
+                f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(batch))} {conflict}",
+                [v for dispute_id, kind, step in batch for v in (dispute_id, kind, step, sent_at)],
+            )
+            inserted.update((int(d), str(k), int(st)) for d, k, st in cursor.fetchall())
+    return inserted
+
+
+_INSERT_BATCH = 500
+
+
+def _send_due(
+    due: list[_Due], counts: dict, now: datetime, recipients: Callable[[list[int]], dict[int, list[User]]]
+) -> None:
+    """Record and send a chunk's due reminders, each unless it was sent already: the reminder
+    rows, their notifications and e-mails and their audit rows commit together (one
+    transaction per chunk); a second sweep finds the rows and sends nothing. `recipients`
+    maps dispute ids to the users to tell; it is asked only about the reminders really sent."""
+    if not due:
+        return
     with transaction.atomic():
-        _obj, created = Reminder.objects.get_or_create(dispute=dispute, kind=kind, step=step, defaults={"sent_at": now})
-        if not created:
-            return False
-        notify(users=users() if callable(users) else users, title=title, body=body, link=_link(dispute),
-               now=now, send_now=False)
-        audit_record(actor=None, action="dispute.reminder", target=dispute, now=now,
-                     details={"kind": kind, "step": step})
-    return True
+        inserted = _insert_reminders([d.key for d in due], now)
+        sent = [d for d in due if d.key in inserted]  # the others: sent by a concurrent sweep
+        users = recipients(sorted({d.key[0] for d in sent if d.tell}))
+        link = _link_maker()
+        messages, events = [], []
+        for d in sent:
+            dispute_id, kind, step = d.key
+            counts[d.count_as] += 1
+            messages.append((users[dispute_id] if d.tell else [], d.title, d.body, link(dispute_id)))
+            events.append({"actor": None, "action": "dispute.reminder", "target_type": _DISPUTE_LABEL,
+                           "target_id": dispute_id, "now": now, "details": {"kind": kind, "step": step}})
+        notify_many(messages, now=now, send_now=False)
+        # Last: the chain lock is held until the commit, which follows at once.
+        audit_record_many(events)
 
 
-def _sent_keys(disputes: list[Dispute]) -> set[tuple[int, str, int]]:
-    return set(
-        Reminder.objects.filter(dispute__in=[d.pk for d in disputes]).values_list("dispute_id", "kind", "step")
+_DISPUTE_LABEL = Dispute._meta.label_lower
+
+
+def _link_maker() -> Callable[[int], str]:
+    """`_link` by dispute id, without resolving the URL once per reminder."""
+    from django.urls import reverse
+
+    sentinel = "918273645"
+    template = reverse("disputes:detail", args=[int(sentinel)])
+    if template.count(sentinel) != 1:  # pragma: no cover - a URL pattern that repeats the id
+        return lambda dispute_id: reverse("disputes:detail", args=[dispute_id])
+    before, after = template.split(sentinel)
+    return lambda dispute_id: f"{before}{dispute_id}{after}"
+
+
+def _verifiers_by_dispute(dispute_ids: list[int]) -> dict[int, list[User]]:
+    """`_member_verifiers` of many disputes, in two queries."""
+    members: dict[int, set[int]] = {pk: set() for pk in dispute_ids}
+    for dispute_id, member_id in Dispute.entries.through.objects.filter(dispute_id__in=dispute_ids).values_list(
+        "dispute_id", "entry__member_id"
+    ):
+        members[dispute_id].add(member_id)
+    verifiers = list(
+        User.objects.filter(
+            is_active=True, institution_id__in=set().union(*members.values()),
+            groups__permissions__codename="answer_verification",
+        ).distinct()
     )
+    return {pk: [u for u in verifiers if u.institution_id in ids] for pk, ids in members.items()}
+
+
+def _sent_keys(dispute_ids: list[int]) -> set[tuple[int, str, int]]:
+    if connection.vendor == "postgresql":  # one array parameter, not a thousand placeholders
+        r = Names(Reminder)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {r('dispute')}, {r('kind')}, {r('step')} FROM {r.table} WHERE {r('dispute')} = ANY(%s)",  # noqa: S608
+                [dispute_ids],
+            )
+            return set(cursor.fetchall())
+    return set(Reminder.objects.filter(dispute__in=dispute_ids).values_list("dispute_id", "kind", "step"))
 
 
 def _chunks(qs, size: int = 1000):
@@ -521,14 +618,15 @@ def _chunks(qs, size: int = 1000):
         yield chunk
 
 
-def _due(dispute: Dispute) -> str:
-    return f"{timezone.localtime(dispute.decision_due_at, timezone.get_default_timezone()):%Y-%m-%d}"
+def _day(at: datetime) -> str:
+    return f"{timezone.localtime(at, timezone.get_default_timezone()):%Y-%m-%d}"
 
 
 def dispute_sweep(*, now: datetime | None = None) -> dict:
     """Everything due, from the database: the sweep catches up after any outage, and running
-    it twice sends nothing twice. Reminders already sent are read once per chunk of disputes,
-    so a sweep with nothing to do costs a few queries per thousand disputes."""
+    it twice sends nothing twice. Per chunk of 1,000 disputes (only the columns it needs), the
+    reminders already sent are read once and the due ones recorded and sent in one
+    transaction, so a sweep costs a few queries per thousand disputes, whatever it sends."""
     now = now or timezone.now()
     counts = {"reminders": 0, "escalations": 0, "verification_reminders": 0, "timeouts": 0, "closed": 0}
     steps = sorted(settings.PORTAL_DISPUTE_REMINDER_DAYS, reverse=True)
@@ -541,57 +639,69 @@ def dispute_sweep(*, now: datetime | None = None) -> dict:
             seniors = _officers("decide_appeal")
         return seniors
 
+    # Translated once per sweep (the language does not change during it).
+    overdue_title = _("Overdue: dispute %(no)s was due %(due)s")
+    overdue_body = _("The legal deadline has passed without a decision.")
+    due_title = _("Dispute %(no)s: decision due in %(n)s days")
+    due_body = _("Due %(due)s.")
+    verify_title = _("Verification of dispute %(no)s due in %(n)s days")
+    verify_body = _("Without an answer the entry is treated as unverifiable and deleted.")
     open_qs = (
         Dispute.objects.filter(status__in=OPEN_STATUSES, decision_due_at__lte=horizon)
-        .select_related("assignee")
-        .defer("applicant_name", "applicant_contact")
         .order_by("pk")
+        .values_list("pk", "receipt_no", "decision_due_at", "assignee_id")
     )
     for chunk in _chunks(open_qs):
-        sent = _sent_keys(chunk)
-        for dispute in chunk:
-            left = days_left(dispute.decision_due_at, now)
-            if now > dispute.decision_due_at:
-                if (dispute.pk, Reminder.Kind.OVERDUE, 0) not in sent:
-                    counts["escalations"] += _remind_once(
-                        dispute, Reminder.Kind.OVERDUE, 0, senior_officers,
-                        _("Overdue: dispute %(no)s was due %(due)s") % {"no": dispute.receipt_no, "due": _due(dispute)},
-                        _("The legal deadline has passed without a decision."), now,
-                    )
+        sent = _sent_keys([row[0] for row in chunk])
+        due: list[_Due] = []
+        assignee_of: dict[int, int] = {}  # dispute id → assignee id, for the due-soon reminders
+        for pk, receipt_no, decision_due_at, assignee_id in chunk:
+            if now > decision_due_at:
+                if (pk, Reminder.Kind.OVERDUE, 0) not in sent:
+                    due.append(_Due(
+                        (pk, Reminder.Kind.OVERDUE, 0), "escalations", True,
+                        overdue_title % {"no": receipt_no, "due": _day(decision_due_at)}, overdue_body,
+                    ))
                 continue
-            if dispute.assignee is None:
+            if assignee_id is None:
                 continue
-            missed = [st for st in steps if left <= st and (dispute.pk, Reminder.Kind.DUE_SOON, st) not in sent]
+            left = days_left(decision_due_at, now)
+            missed = [st for st in steps if left <= st and (pk, Reminder.Kind.DUE_SOON, st) not in sent]
+            if not missed:
+                continue
             # After an outage several steps may be due at once: record them all, tell once.
+            title = due_title % {"no": receipt_no, "n": max(left, 0)}
+            body = due_body % {"due": _day(decision_due_at)}
+            assignee_of[pk] = assignee_id
             for n, step in enumerate(sorted(missed)):
-                recipients = [dispute.assignee] if n == 0 else []
-                counts["reminders"] += _remind_once(
-                    dispute, Reminder.Kind.DUE_SOON, step, recipients,
-                    _("Dispute %(no)s: decision due in %(n)s days") % {"no": dispute.receipt_no, "n": max(left, 0)},
-                    _("Due %(due)s.") % {"due": _due(dispute)}, now,
-                )
+                due.append(_Due((pk, Reminder.Kind.DUE_SOON, step), "reminders", n == 0, title, body))
+
+        def recipients(dispute_ids: list[int], assignee_of=assignee_of) -> dict[int, list[User]]:
+            assignees = User.objects.in_bulk({assignee_of[pk] for pk in dispute_ids if pk in assignee_of})
+            return {pk: [assignees[assignee_of[pk]]] if pk in assignee_of else senior_officers() for pk in dispute_ids}
+
+        _send_due(due, counts, now, recipients)
     awaiting = (
         Dispute.objects.filter(status=Status.AWAITING_VERIFICATION)
-        .defer("applicant_name", "applicant_contact")
         .order_by("pk")
+        .values_list("pk", "receipt_no", "verification_due_at")
     )
     for chunk in _chunks(awaiting):
-        sent = _sent_keys(chunk)
-        for dispute in chunk:
-            if now > dispute.verification_due_at:
-                before = dispute.status
-                if dispute_verification_timeout(dispute=dispute, now=now).status != before:
+        sent = _sent_keys([row[0] for row in chunk])
+        due = []
+        for pk, receipt_no, verification_due_at in chunk:
+            if now > verification_due_at:
+                if dispute_verification_timeout(dispute=Dispute(pk=pk), now=now).status != Status.AWAITING_VERIFICATION:
                     counts["timeouts"] += 1
                 continue
-            left = days_left(dispute.verification_due_at, now)
-            missed = [st for st in (2, 1) if left <= st and (dispute.pk, Reminder.Kind.VERIFY_DUE, st) not in sent]
+            left = days_left(verification_due_at, now)
+            missed = [st for st in (2, 1) if left <= st and (pk, Reminder.Kind.VERIFY_DUE, st) not in sent]
             for n, step in enumerate(sorted(missed)):
-                recipients = (lambda d=dispute: _member_verifiers(d)) if n == 0 else []
-                counts["verification_reminders"] += _remind_once(
-                    dispute, Reminder.Kind.VERIFY_DUE, step, recipients,
-                    _("Verification of dispute %(no)s due in %(n)s days") % {"no": dispute.receipt_no, "n": max(left, 0)},
-                    _("Without an answer the entry is treated as unverifiable and deleted."), now,
-                )
+                due.append(_Due(
+                    (pk, Reminder.Kind.VERIFY_DUE, step), "verification_reminders", n == 0,
+                    verify_title % {"no": receipt_no, "n": max(left, 0)}, verify_body,
+                ))
+        _send_due(due, counts, now, _verifiers_by_dispute)
     decided = Dispute.objects.filter(status=Status.DECIDED, appeal_due_at__lt=now).order_by("pk")
     for dispute in decided.iterator(chunk_size=1000):
         try:
