@@ -46,6 +46,7 @@ from .services import (
     check_member_may_query,
     live_entries,
     new_numbers,
+    snapshot_labels,
 )
 
 BULK_BATCH_SIZE = 1000
@@ -271,8 +272,9 @@ def batch_screen(
         shown_subjects = {c["subject_id"] for _s, c, name_ok in accepted if name_ok}
         entries_of: dict[int, list[dict]] = {}
         if shown_subjects:
+            labels = snapshot_labels()
             for e in live_entries(shown_subjects):
-                entries_of.setdefault(e.subject_id, []).append(_entry_snapshot(e, today))
+                entries_of.setdefault(e.subject_id, []).append(_entry_snapshot(e, today, labels))
         ml = multi_lending_many(subject_indexes={s.id_index for s, _c, name_ok in accepted if name_ok}, now=now)
 
         snapshots = []

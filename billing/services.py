@@ -254,27 +254,30 @@ def multi_lending(*, subject_index: str, now: datetime) -> dict:
     }
 
 
-@lru_cache(maxsize=64)
-def _choice_labels(choices, language: str) -> dict[str, str]:
+@lru_cache(maxsize=16)
+def _labels_in(language: str) -> dict[str, dict[str, str]]:
     with translation.override(language):
-        return {value: str(label) for value, label in choices.choices}
+        return {
+            "category": {value: str(label) for value, label in Category.choices},
+            "status": {value: str(label) for value, label in Entry.Status.choices},
+        }
 
 
-def _choice_label(choices, value: str) -> str:
-    """The label of a choice in the active language (get_FOO_display is costly in a batch of
-    ten thousand)."""
-    return _choice_labels(choices, translation.get_language() or settings.LANGUAGE_CODE).get(value, value)
+def snapshot_labels() -> dict[str, dict[str, str]]:
+    """The category and status labels of the active language, for _entry_snapshot (looked up
+    once: get_FOO_display costs too much in a batch of ten thousand)."""
+    return _labels_in(translation.get_language() or settings.LANGUAGE_CODE)
 
 
-def _entry_snapshot(entry: Entry, today: date) -> dict:
+def _entry_snapshot(entry: Entry, today: date, labels: dict[str, dict[str, str]]) -> dict:
     return {
         "id": entry.pk,
         "member": entry.member_name,
         "role": entry.subject_role,
         "category": entry.category,
-        "category_label": _choice_label(Category, entry.category),
+        "category_label": labels["category"].get(entry.category, entry.category),
         "status": entry.status,
-        "status_label": _choice_label(Entry.Status, entry.status),
+        "status_label": labels["status"].get(entry.status, entry.status),
         "loan_amount": str(entry.loan_amount),
         "overdue_amount": None if entry.overdue_amount is None else str(entry.overdue_amount),
         "delinquent_since": entry.delinquent_since.isoformat() if entry.delinquent_since else None,
@@ -313,7 +316,8 @@ def _result(*, subject_id: int | None, index: str, name_ok: bool | None, now: da
     today = _shanghai_today(now)
     entries = []
     if subject_id is not None:
-        entries = [_entry_snapshot(e, today) for e in live_entries([subject_id])]
+        labels = snapshot_labels()
+        entries = [_entry_snapshot(e, today, labels) for e in live_entries([subject_id])]
     ml = multi_lending(subject_index=index, now=now)
     grade, factors = risk.assess(entries=entries, multi_lending=ml)
     return {
