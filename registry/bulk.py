@@ -2,16 +2,25 @@
 the valid rows. Runs in Celery tasks (eager in tests); memory stays flat because rows stream
 from the file and are written in chunks."""
 
+import contextlib
+import datetime
 import io
+import json
 import logging
-from collections.abc import Iterator
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import fields as dataclass_fields
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +30,9 @@ from blacklist_portal.accounts.models import Institution, User
 from blacklist_portal.audit.services import audit_record
 from blacklist_portal.uploads import CheckedUpload, store_private
 
+from . import crypto
 from .choices import Category
+from .fields import EncryptedTextField
 from .identifiers import mask_id_number, mask_name, mask_phone
 from .importing import validate_file
 from .importing.columns import HeaderError
@@ -102,7 +113,11 @@ def batch_previous_load(batch: ImportBatch) -> ImportBatch | None:
 
 def _row_outcomes(batch: ImportBatch, *, today: date) -> Iterator:
     """Parsed rows, plus the checks that need the database or the batch: evidence, and
-    conflicts with entries already on file (expired, or a settlement date moved later)."""
+    conflicts with entries already on file (expired, or a settlement date moved later).
+
+    Yields ``(row number, row or None, errors, staged)``: ``staged`` is ``(row, blind index)``
+    for a row that parsed and has evidence, so the load can re-check it against the entries on
+    file at that time (its only other possible error), or None."""
     has_batch_evidence = batch.evidence.exists()
     path = Path(default_storage.path(batch.file))
     pending = []
@@ -116,48 +131,230 @@ def _row_outcomes(batch: ImportBatch, *, today: date) -> Iterator:
 
 
 def _check_chunk(batch: ImportBatch, outcomes: list, has_batch_evidence: bool) -> Iterator:
-    parsed = [o.data for o in outcomes if o.data is not None]
-    existing = _existing_entries(batch.member_id, parsed)
-    for o in outcomes:
+    indexes = [
+        id_index_for(o.data.id_type, o.data.id_number) if o.data is not None else None
+        for o in outcomes
+    ]
+    existing = _existing_entries(
+        batch.member_id, [(o.data, i) for o, i in zip(outcomes, indexes, strict=True) if i is not None]
+    )
+    evidence_error = ("category", _("Evidence is required: upload an evidence file with the batch."))
+    for o, index in zip(outcomes, indexes, strict=True):
         errors = list(o.errors)
         row = o.data
+        staged = None
         if row is not None:
             if not has_batch_evidence and not (
                 row.category == Category.COURT_JUDGMENT and row.case_number
             ):
-                errors.append(
-                    ("category", _("Evidence is required: upload an evidence file with the batch."))
-                )
-            entry = existing.get((row.contract_no, id_index_for(row.id_type, row.id_number)))
+                errors.append(evidence_error)
+            else:
+                staged = (row, index)
+            entry = existing.get((row.contract_no, index))
             refusal = re_report_refusal(entry, row) if entry is not None else None
             if refusal:
                 errors.append(refusal)
-        yield o.row_number, (row if not errors else None), errors
+        yield o.row_number, (row if not errors else None), errors, staged
 
 
-def _existing_entries(member_id: int, rows: list[ParsedRow]) -> dict:
-    if not rows:
-        return {}
-    indexes = {id_index_for(r.id_type, r.id_number) for r in rows}
-    contracts = {r.contract_no for r in rows}
+def _existing_entries(member_id: int, rows: list[tuple[ParsedRow, str]]) -> dict:
+    """Entries on file for ``(row, blind index)`` pairs, by (contract, blind index)."""
     # Only the columns the checks need: loading the subject would decrypt its identifiers.
-    qs = Entry.objects.filter(
-        member_id=member_id, contract_no__in=contracts, subject__id_index__in=indexes
-    ).annotate(subject_index=F("subject__id_index")).only("contract_no", "status", "settled_on", "retention_until")
+    return entries_by_key(
+        member_id,
+        {(row.contract_no, index) for row, index in rows},
+        only=("contract_no", "status", "settled_on", "retention_until"),
+    )
+
+
+def entries_by_key(member_id: int, keys: set[tuple[str, str]], *, lock=False, only=None) -> dict:
+    """The member's entries for ``(contract number, subject blind index)`` keys, by key; with
+    ``lock``, locked for update."""
+    if not keys:
+        return {}
+    qs = Entry.objects.all()
+    if connection.vendor == "postgresql":
+        # Key by key through the unique (member, contract, subject) index (LATERAL … LIMIT 1
+        # keeps it a nested loop): with IN lists, a planner without statistics on freshly
+        # loaded tables scans every entry of the member for each chunk.
+        contracts, indexes = zip(*keys, strict=True)
+        qn = connection.ops.quote_name
+        sql = (
+            "SELECT e.id, k.id_index FROM unnest(%s::text[], %s::text[]) AS k(contract_no, id_index), "  # noqa: S608  (table names from the models)
+            f"LATERAL (SELECT e.id FROM {qn(Entry._meta.db_table)} e WHERE e.member_id = %s "
+            "AND e.contract_no = k.contract_no AND e.subject_id = "
+            f"(SELECT s.id FROM {qn(Subject._meta.db_table)} s WHERE s.id_index = k.id_index) "
+            "LIMIT 1) e"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(contracts), list(indexes), member_id])
+            index_of = dict(cursor.fetchall())
+        if not index_of:
+            return {}
+        qs = qs.filter(pk__in=list(index_of))
+        if lock:
+            qs = qs.select_for_update()
+        if only:
+            qs = qs.only(*only)
+        return {(e.contract_no, index_of[e.pk]): e for e in qs}
+    qs = qs.filter(
+        member_id=member_id,
+        contract_no__in={contract for contract, _index in keys},
+        subject__id_index__in={index for _contract, index in keys},
+    ).annotate(subject_index=F("subject__id_index"))
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    if only:
+        qs = qs.only(*only)
     return {(e.contract_no, e.subject_index): e for e in qs}
 
 
+# --- Staged rows -------------------------------------------------------------------------------
+#
+# The dry run keeps the rows it parsed, so the load does not read and parse the file again. They
+# are staged in the private storage next to the upload, one line per chunk of rows, each line an
+# AES-256-GCM token (registry.crypto, bound to the batch): identifiers never rest in clear. A
+# last line records how many rows were staged and the file's SHA-256; a batch without a complete
+# staged file (validated before staging existed, or the file was removed) is loaded from the
+# uploaded file, as before.
+
+STAGED_VERSION = 1
+_ROW_FIELDS = tuple(f.name for f in dataclass_fields(ParsedRow))
+_DECIMAL_FIELDS = frozenset({"loan_amount", "overdue_amount"})
+_DATE_FIELDS = frozenset({"delinquent_since", "judgment_date", "notified_on", "settled_on"})
+
+
+def staged_name(batch: ImportBatch) -> str:
+    return f"imports/staged/{batch.pk}.rows"
+
+
+def _staged_aad(batch: ImportBatch) -> str:
+    return f"registry.importbatch.staged.{batch.pk}"
+
+
+def _encode_value(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _decoder(name: str):
+    if name in _DECIMAL_FIELDS:
+        return lambda v: None if v is None else Decimal(v)
+    if name in _DATE_FIELDS:
+        return lambda v: None if v is None else date.fromisoformat(v)
+    return None
+
+
+_DECODERS = tuple(_decoder(name) for name in _ROW_FIELDS)
+
+
+class StagedRowsWriter:
+    """Writes the staged rows of a batch: to a temporary file, renamed into place by
+    ``close`` so that a staged file is always complete."""
+
+    def __init__(self, batch: ImportBatch):
+        self.batch = batch
+        self.aad = _staged_aad(batch)
+        self.path = Path(default_storage.path(staged_name(batch)))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.file = self.tmp.open("w", encoding="ascii")
+        self.pending: list = []
+        self.count = 0
+
+    def add(self, ordinal: int, row: ParsedRow, index: str) -> None:
+        """``ordinal``: the row's position among the file's data rows (for progress)."""
+        self.pending.append([ordinal, index, *(_encode_value(getattr(row, f)) for f in _ROW_FIELDS)])
+        self.count += 1
+        if len(self.pending) >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self._write(self.pending)
+            self.pending = []
+
+    def _write(self, data) -> None:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        self.file.write(crypto.encrypt(text, aad=self.aad) + "\n")
+
+    def close(self) -> None:
+        self._flush()
+        self._write({"v": STAGED_VERSION, "rows": self.count, "sha256": self.batch.sha256})
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def staged_rows(batch: ImportBatch) -> Iterator[list[tuple[int, ParsedRow, str]]] | None:
+    """Chunks of ``(ordinal, row, blind index)`` staged by the dry run, or None when the batch
+    has no complete staged file."""
+    path = Path(default_storage.path(staged_name(batch)))
+    aad = _staged_aad(batch)
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            last = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1].decode("ascii")
+        trailer = json.loads(crypto.decrypt(last, aad=aad))
+    except (OSError, ValueError, crypto.CipherError):
+        return None
+    if not (
+        isinstance(trailer, dict)
+        and trailer.get("v") == STAGED_VERSION
+        and trailer.get("sha256") == batch.sha256
+    ):
+        return None
+    return _read_staged(path, aad, trailer["rows"])
+
+
+def _read_staged(path: Path, aad: str, expected: int) -> Iterator[list]:
+    count = 0
+    with path.open(encoding="ascii") as f:
+        for line in f:
+            data = json.loads(crypto.decrypt(line.rstrip("\n"), aad=aad))
+            if isinstance(data, dict):
+                break  # the trailer
+            chunk = []
+            for ordinal, index, *values in data:
+                row = ParsedRow(
+                    *(v if decode is None else decode(v) for v, decode in zip(values, _DECODERS, strict=True))
+                )
+                chunk.append((ordinal, row, index))
+            count += len(chunk)
+            yield chunk
+    if count != expected:
+        raise RuntimeError(f"staged rows of {path.name}: {count} read, {expected} written")
+
+
+def staged_delete(batch: ImportBatch) -> None:
+    try:
+        Path(default_storage.path(staged_name(batch))).unlink(missing_ok=True)
+    except OSError:
+        log.warning("could not delete the staged rows of batch %s", batch.pk, exc_info=True)
+
+
 def batch_validate(*, batch_id: int, today: date | None = None) -> ImportBatch:
-    """The dry run: every row checked, every error written to a downloadable report."""
+    """The dry run: every row checked, every error written to a downloadable report; the rows
+    that parsed are staged (encrypted) for the load."""
     batch = ImportBatch.objects.get(pk=batch_id)
     if batch.status != ImportBatch.Status.VALIDATING:
         return batch  # already done: running twice changes nothing
     today = today or timezone.localdate()
     counts = {"total": 0, "errors": 0}
+    staging = StagedRowsWriter(batch)
 
     def errors_only():
-        for row_number, _row, errors in _row_outcomes(batch, today=today):
+        for row_number, _row, errors, staged in _row_outcomes(batch, today=today):
             counts["total"] += 1
+            if staged is not None:
+                staging.add(counts["total"], *staged)
             if errors:
                 counts["errors"] += 1
                 for column, message in errors:
@@ -169,12 +366,16 @@ def batch_validate(*, batch_id: int, today: date | None = None) -> ImportBatch:
     try:
         write_error_report(errors_only(), report)
     except (HeaderError, FileFormatError) as exc:
+        staging.abort()
         problems = getattr(exc, "problems", None) or [exc.message]
         batch.status = ImportBatch.Status.REJECTED
         batch.problem = "\n".join(str(p) for p in problems)
         batch.finished_at = timezone.now()
         batch.save(update_fields=["status", "problem", "finished_at"])
         return batch
+    except BaseException:
+        staging.abort()
+        raise
     if counts["errors"]:
         batch.error_report = default_storage.save(
             f"imports/reports/{batch.pk}-errors.csv",
@@ -187,6 +388,10 @@ def batch_validate(*, batch_id: int, today: date | None = None) -> ImportBatch:
     if counts["total"] == 0:
         batch.status = ImportBatch.Status.REJECTED
         batch.problem = _("The file has a header but no data rows.")
+    if batch.status == ImportBatch.Status.VALIDATED and batch.valid_rows:
+        staging.close()
+    else:
+        staging.abort()
     batch.save()
     return batch
 
@@ -225,14 +430,17 @@ def batch_cancel(*, batch: ImportBatch, actor: User, request=None) -> ImportBatc
     batch.status = ImportBatch.Status.CANCELLED
     batch.save(update_fields=["status"])
     audit_record(actor=actor, action="import.cancel", target=batch, request=request)
+    transaction.on_commit(lambda: staged_delete(batch))
     return batch
 
 
 def batch_load(*, batch_id: int, now=None) -> ImportBatch:
     """Load the valid rows, a chunk per transaction. Each row upserts its entry by
     (member, contract, subject); a row whose content is already on file changes nothing, so
-    running the load again, or uploading the same file again, is a no-op. Rows are re-validated
-    while loading: the file is the same, so the result is the same as the dry run."""
+    running the load again, or uploading the same file again, is a no-op. The rows are those
+    the dry run parsed and staged (or, without staged rows, the file read and checked again:
+    the file is the same, so the result is the same as the dry run); each is checked again
+    against the entries on file when its chunk is loaded."""
     batch = ImportBatch.objects.select_related("member", "uploaded_by").get(pk=batch_id)
     if batch.status != ImportBatch.Status.LOADING:
         return batch
@@ -244,49 +452,121 @@ def batch_load(*, batch_id: int, now=None) -> ImportBatch:
         feed = getattr(batch.member, "feed_source", None)
         auto_approve = bool(feed and feed.auto_approve)
         source = feed.source if feed else Entry.Source.COURT
-    processed = 0
-    chunk: list[ParsedRow] = []
-    for _row_number, row, errors in _row_outcomes(batch, today=today):
-        processed += 1
-        if errors:
-            continue
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
-            _load_chunk(batch, chunk, now=now, auto_approve=auto_approve, source=source, processed=processed)
-            chunk = []
-    _load_chunk(batch, chunk, now=now, auto_approve=auto_approve, source=source, processed=processed)
+    options = {"now": now, "auto_approve": auto_approve, "source": source}
+    staged = staged_rows(batch)
+    if staged is not None:
+        # Reading the staged rows and their fingerprints (CPU) runs in a thread while this one
+        # waits for the database on the previous chunk.
+        for processed, chunk in _prefetched(staged, _with_fingerprints):
+            _load_chunk(batch, chunk, processed=processed, **options)
+        processed = batch.total_rows
+    else:
+        processed = 0
+        chunk: list = []
+        for _row_number, _row, errors, staged_row in _row_outcomes(batch, today=today):
+            processed += 1
+            # A row with errors but staged was refused against an entry on file: checked again
+            # when its chunk is loaded.
+            if errors and staged_row is None:
+                continue
+            chunk.append(staged_row)
+            if len(chunk) >= CHUNK:
+                _load_chunk(batch, chunk, processed=processed, **options)
+                chunk = []
+        _load_chunk(batch, chunk, processed=processed, **options)
     ImportBatch.objects.filter(pk=batch.pk).update(
         status=ImportBatch.Status.LOADED, processed_rows=processed, finished_at=timezone.now()
     )
+    staged_delete(batch)
     batch.refresh_from_db()
     return batch
 
 
+def _with_fingerprints(chunk: list) -> tuple[int, list]:
+    """A chunk of staged rows as (the ordinal of its last row, ``(row, blind index,
+    fingerprint, subject record)``): on PostgreSQL the record is the subject's columns ready
+    to insert (identifiers encrypted) should it be new."""
+    postgresql = connection.vendor == "postgresql"
+    return chunk[-1][0], [
+        (row, index, entry_fingerprint(row), _subject_record(index, row) if postgresql else None)
+        for _o, row, index in chunk
+    ]
+
+
+def _prefetched(items: Iterable, prepare: Callable) -> Iterator:
+    """``prepare(item)`` for each item, computed one item ahead in a thread (which runs while
+    the caller waits for the database). Exceptions are raised in the caller."""
+    results: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                results.put((True, prepare(item)))
+            results.put((True, done))
+        except BaseException as exc:  # handed over to the caller
+            results.put((False, exc))
+
+    worker = threading.Thread(target=work, name="bulk-load-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, result = results.get()
+            if not ok:
+                raise result
+            if result is done:
+                return
+            yield result
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a worker waiting to put its next result
+            with contextlib.suppress(queue.Empty):
+                results.get(timeout=0.05)
+        worker.join()
+
+
 @transaction.atomic
 def _load_chunk(batch, rows, *, now, auto_approve, source, processed) -> None:
+    """``rows``: ``(row, blind index)`` pairs or ``(row, blind index, fingerprint)`` triples,
+    in file order."""
+    # The entries on file for these rows, locked: a row they refuse (expired, deleted, a
+    # settlement date moved later) is skipped, the others update them.
+    existing = entries_by_key(
+        batch.member_id, {(item[0].contract_no, item[1]) for item in rows}, lock=True
+    )
     # Later rows for the same contract and subject win, as if the file were loaded row by row.
     by_key = {}
-    for row in rows:
-        by_key[(row.contract_no, id_index_for(row.id_type, row.id_number))] = row
-    subjects = _subjects_for(list(by_key.values()))
-    existing = {
-        (e.contract_no, e.subject_id): e
-        for e in Entry.objects.select_for_update().filter(
-            member_id=batch.member_id,
-            contract_no__in={k[0] for k in by_key},
-            subject_id__in=[s.pk for s in subjects.values()],
-        )
-    }
+    fingerprints = {}
+    accepted = 0
+    for row, index, *prepared in rows:
+        key = (row.contract_no, index)
+        entry = existing.get(key)
+        if entry is not None and re_report_refusal(entry, row):
+            continue
+        accepted += 1
+        by_key[key] = row
+        fingerprints[key] = prepared or (None, None)
+    subjects = _subjects_for(
+        {index: row for (_contract, index), row in by_key.items()},
+        {index: fingerprints[contract, index][1] for contract, index in by_key},
+    )
     creates, updates, unchanged = [], [], 0
+    defaults = _defaults(Entry)
     for (contract_no, index), row in by_key.items():
-        subject = subjects[index]
-        fingerprint = entry_fingerprint(row)
-        entry = existing.get((contract_no, subject.pk))
+        fingerprint = fingerprints[contract_no, index][0] or entry_fingerprint(row)
+        entry = existing.get((contract_no, index))
         if entry is not None and entry.fingerprint == fingerprint:
             unchanged += 1
             continue
         if entry is None:
-            entry = Entry(member_id=batch.member_id, subject=subject, contract_no=contract_no)
+            # The values of a new entry (a model instance costs more than the rest of the row).
+            entry = SimpleNamespace(**defaults)
+            entry.member_id = batch.member_id
+            entry.subject_id = subjects[index]
+            entry.contract_no = contract_no
             creates.append(entry)
         else:
             updates.append(entry)
@@ -312,7 +592,7 @@ def _load_chunk(batch, rows, *, now, auto_approve, source, processed) -> None:
                 entry.status = Entry.Status.ACTIVE
     user = batch.uploaded_by
     if creates:
-        bulk_create_with_history(creates, Entry, batch_size=500, default_user=user, default_date=now)
+        entries_create_with_history(creates, user=user, now=now)
     if updates:
         fields = [*REPORTED_FIELDS, "fingerprint", "source", "import_batch", "submitted_by",
                   "submitted_at", "return_reason", "reviewed_by", "reviewed_at", "status",
@@ -320,15 +600,16 @@ def _load_chunk(batch, rows, *, now, auto_approve, source, processed) -> None:
         for e in updates:
             e.updated_at = now
         bulk_update_with_history(updates, Entry, fields, batch_size=500, default_user=user, default_date=now)
+    skipped = unchanged + (accepted - len(by_key))
     ImportBatch.objects.filter(pk=batch.pk).update(
         processed_rows=processed,
         created_rows=batch.created_rows + len(creates),
         updated_rows=batch.updated_rows + len(updates),
-        unchanged_rows=batch.unchanged_rows + unchanged + (len(rows) - len(by_key)),
+        unchanged_rows=batch.unchanged_rows + skipped,
     )
     batch.created_rows += len(creates)
     batch.updated_rows += len(updates)
-    batch.unchanged_rows += unchanged + (len(rows) - len(by_key))
+    batch.unchanged_rows += skipped
     if creates or updates:
         audit_record(
             actor=user,
@@ -339,13 +620,52 @@ def _load_chunk(batch, rows, *, now, auto_approve, source, processed) -> None:
         )
 
 
-def _subjects_for(rows: list[ParsedRow]) -> dict[str, Subject]:
-    """Subjects for a chunk of rows by blind index: one SELECT, one bulk INSERT."""
-    wanted = {id_index_for(r.id_type, r.id_number): r for r in rows}
-    # .only(): the loader needs the key and the index, not the (encrypted) identifiers.
-    found = {s.id_index: s for s in Subject.objects.filter(id_index__in=wanted).only("id", "id_index")}
+def _subject_record(index: str, row: ParsedRow) -> dict:
+    """A new subject's columns as _pg_insert(prepared=True) takes them."""
+    aad = _SUBJECT_AAD
+    return {
+        "subject_type": row.subject_type,
+        "id_type": row.id_type,
+        "id_number": crypto.encrypt(row.id_number, aad=aad["id_number"]),
+        "id_index": index,
+        "id_masked": mask_id_number(row.id_number),
+        "name": crypto.encrypt(row.name, aad=aad["name"]),
+        "name_index": name_index_for(row.name),
+        "name_masked": mask_name(row.name),
+        "phone": crypto.encrypt(row.phone, aad=aad["phone"]),
+        "phone_masked": mask_phone(row.phone) if row.phone else "",
+    }
+
+
+_SUBJECT_AAD = {name: Subject._meta.get_field(name).aad for name in ("id_number", "name", "phone")}
+
+
+def _subjects_for(wanted: dict[str, ParsedRow], records: dict | None = None) -> dict[str, int]:
+    """Subject ids by blind index for ``{blind index: row}``: one SELECT, one bulk INSERT.
+    ``records``: the rows' subject records made ahead (``_subject_record``), if any."""
+    # values_list(): the loader needs the key and the index, not the (encrypted) identifiers.
+    found = dict(Subject.objects.filter(id_index__in=wanted).values_list("id_index", "id"))
+    postgresql = connection.vendor == "postgresql"
+    if postgresql and records and all(records.get(index) for index in wanted):
+        missing = [records[index] for index in wanted if index not in found]
+        if missing:
+            found.update(
+                _pg_insert(
+                    Subject,
+                    missing,
+                    returning=("id_index", "id"),
+                    on_conflict_nothing=True,
+                    prepared=True,
+                )
+            )
+            rest = [m["id_index"] for m in missing if m["id_index"] not in found]
+            if rest:
+                found.update(
+                    Subject.objects.filter(id_index__in=rest).values_list("id_index", "id")
+                )
+        return found
     missing = [
-        Subject(
+        (SimpleNamespace if postgresql else Subject)(
             subject_type=r.subject_type,
             id_type=r.id_type,
             id_number=r.id_number,
@@ -362,12 +682,120 @@ def _subjects_for(rows: list[ParsedRow]) -> dict[str, Subject]:
     ]
     if missing:
         # ignore_conflicts: a concurrent upload may create the same subject; re-read after.
-        Subject.objects.bulk_create(missing, batch_size=500, ignore_conflicts=True)
-        found.update(
-            {
-                s.id_index: s
-                for s in Subject.objects.filter(id_index__in=[m.id_index for m in missing]).only("id", "id_index")
-            }
-        )
+        if postgresql:
+            created = _pg_insert(
+                Subject, missing, returning=("id_index", "id"), on_conflict_nothing=True
+            )
+            found.update(created)
+            rest = [m.id_index for m in missing if m.id_index not in found]
+        else:
+            Subject.objects.bulk_create(missing, batch_size=500, ignore_conflicts=True)
+            rest = [m.id_index for m in missing]
+        if rest:
+            found.update(Subject.objects.filter(id_index__in=rest).values_list("id_index", "id"))
     return found
 
+
+# --- Writing rows on PostgreSQL ----------------------------------------------------------------
+#
+# Django's bulk_create sends one array per column, which psycopg quotes value by value in
+# Python. On PostgreSQL the rows go as one JSON document instead (serialised by the C encoder)
+# and are unpacked by the server with jsonb_to_recordset; an entry's history row is written by
+# the same statement, from the rows it inserted. Elsewhere: bulk_create_with_history.
+
+
+def _defaults(model) -> dict:
+    """A new instance's field values by attname, before any is set."""
+    return {f.attname: f.get_default() for f in model._meta.concrete_fields if not f.primary_key}
+
+
+def entries_create_with_history(entries: list, *, user: User, now) -> None:
+    """Insert new entries (unsaved instances, or objects with their field values as
+    attributes) with their "+" history rows (``history_user`` the acting user,
+    ``history_date`` ``now``), as simple-history's ``bulk_create_with_history`` does."""
+    if connection.vendor != "postgresql":
+        entries = [e if isinstance(e, Entry) else Entry(**vars(e)) for e in entries]
+        bulk_create_with_history(entries, Entry, batch_size=500, default_user=user, default_date=now)
+        return
+    history = Entry.history.model
+    qn = connection.ops.quote_name
+    copied = [qn(f.column) for f in history.tracked_fields]  # the entry's columns, id included
+    extra = {
+        "history_date": now,
+        "history_user_id": user.pk if user is not None else None,
+        "history_change_reason": None,
+        "history_type": "+",
+    }
+    then = (
+        f"INSERT INTO {qn(history._meta.db_table)} "  # noqa: S608  (names from the models)
+        f"({', '.join([*copied, *(qn(c) for c in extra)])}) "
+        f"SELECT {', '.join(copied)}, {', '.join(['%s'] * len(extra))} FROM inserted"
+    )
+    _pg_insert(Entry, entries, then=(then, list(extra.values())))
+
+
+def _json_value(field):
+    """How a field's value goes into the JSON document (None stays null)."""
+    if isinstance(field, EncryptedTextField):
+        return lambda value: field.get_db_prep_save(value, connection)
+    if isinstance(field, models.DecimalField):
+        return lambda value: None if value is None else str(value)
+    if isinstance(field, models.DateField | models.TimeField):  # DateTimeField included
+        return lambda value: None if value is None else value.isoformat()
+    return None
+
+
+def _pg_insert(
+    model, objs, *, returning=(), on_conflict_nothing=False, then=None, batch_size=CHUNK, prepared=False
+):
+    """INSERT new rows, ``batch_size`` per statement, sent as one JSON parameter: ``objs`` are
+    unsaved instances or objects with the field values as attributes. Values are prepared as
+    bulk_create prepares them (auto_now dates set, encrypted fields encrypted). Returns the
+    ``returning`` columns of the inserted rows; with ``then=(sql, params)``, that statement
+    runs instead on the inserted rows (a CTE named ``inserted``, every column). With
+    ``prepared``, ``objs`` are dicts of the columns' JSON values (encrypted fields encrypted),
+    but for the auto_now dates."""
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    now = timezone.now()
+    stamped = {
+        f.attname for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+    }
+    plan = [(f.column, f.attname, f.attname in stamped, _json_value(f)) for f in fields]
+    columns = ", ".join(qn(f.column) for f in fields)
+    record = ", ".join(f"{qn(f.column)} {f.db_type(connection)}" for f in fields)
+    insert = (
+        f"INSERT INTO {qn(meta.db_table)} ({columns}) "  # noqa: S608  (names from the model)
+        f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({record})"
+    )
+    if on_conflict_nothing:
+        insert += " ON CONFLICT DO NOTHING"
+    if then is not None:
+        sql = f"WITH inserted AS ({insert} RETURNING *) {then[0]}"
+        extra_params = list(then[1])
+    else:
+        sql = f"{insert} RETURNING {', '.join(qn(c) for c in returning) or qn(meta.pk.column)}"
+        extra_params = []
+    results = []
+    stamps = {column: now.isoformat() for column, _attname, stamp, _convert in plan if stamp}
+
+    def record(obj) -> dict:
+        if prepared:
+            return {**obj, **stamps}
+        values = {}
+        for column, attname, stamp, convert in plan:
+            if stamp:
+                setattr(obj, attname, now)
+            value = getattr(obj, attname)
+            values[column] = value if convert is None else convert(value)
+        return values
+
+    for start in range(0, len(objs), batch_size):
+        records = [record(obj) for obj in objs[start : start + batch_size]]
+        payload = json.dumps(records, ensure_ascii=False, separators=(",", ":"))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [payload, *extra_params])
+            if then is None:
+                results += cursor.fetchall()
+    return results

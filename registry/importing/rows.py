@@ -102,6 +102,8 @@ class RowResult:
 
 def cell_text(value) -> str:
     """A cell value as stripped text; numbers from a workbook without a spurious ``.0``."""
+    if type(value) is str:  # most cells: the fast path of the last line
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -129,6 +131,7 @@ class Vocabulary:
     terms: tuple[tuple[str, str], ...]  # (Chinese, value)
     unknown: object  # lazy message with {value} and {choices}
     lookup: dict[str, str] = field(init=False, repr=False, compare=False)
+    seen: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         lookup = {}
@@ -136,18 +139,26 @@ class Vocabulary:
             lookup[_term_key(chinese)] = value
             lookup[_term_key(value)] = value
         object.__setattr__(self, "lookup", lookup)
+        object.__setattr__(self, "seen", {})
 
     @property
     def choices(self) -> str:
         return ", ".join(f"{chinese} {value}" for chinese, value in self.terms)
 
     def parse(self, text: str) -> str:
+        # A file repeats a handful of terms: remember the texts already matched.
+        value = self.seen.get(text)
+        if value is not None:
+            return value
         try:
-            return self.lookup[_term_key(text)]
+            value = self.lookup[_term_key(text)]
         except KeyError:
             raise FieldError(
                 format_lazy(self.unknown, value=_shown(text), choices=self.choices)
             ) from None
+        if len(self.seen) < 1000:
+            self.seen[text] = value
+        return value
 
     def chinese(self, value: str) -> str:
         return next(chinese for chinese, v in self.terms if v == value)
@@ -300,6 +311,7 @@ _DATE_PATTERNS = tuple(
         r"([0-9]{4}) ?年 ?([0-9]{1,2}) ?月 ?([0-9]{1,2}) ?日",
     )
 )
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Excel's 1900 date system: serial 1 is 1900-01-01, and serial 60 is the 29 February 1900
 # that Lotus 1-2-3 invented and Excel kept; serial 2958465 is 9999-12-31.
 _EXCEL_SERIAL_MAX = 2958465
@@ -316,6 +328,11 @@ def parse_date(value) -> datetime.date:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _excel_serial_date(value)
     text = cell_text(value)
+    if _ISO_DATE.fullmatch(text):  # what the first pattern below would match, sooner
+        try:
+            return datetime.date(int(text[:4]), int(text[5:7]), int(text[8:]))
+        except ValueError:
+            pass  # the message comes from below
     s = " ".join(to_halfwidth(text).split())
     for pattern in _DATE_PATTERNS:
         match = pattern.fullmatch(s)
@@ -577,6 +594,22 @@ def _in_column_order(errors):
 # --- Fingerprint -------------------------------------------------------------------------------
 
 
+_SORTED_FIELDS = tuple(sorted(f.name for f in fields(ParsedRow)))
+_FINGERPRINT_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _canonical(value):
+    if value is None:
+        return None
+    if type(value) is str:
+        return value
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
 def row_fingerprint(parsed: ParsedRow, *, key: bytes | None = None) -> str:
     """A stable SHA-256 hex digest of a row's canonical content (field names and normalised
     values; not its row number), so the same row uploaded again is recognised.
@@ -585,25 +618,10 @@ def row_fingerprint(parsed: ParsedRow, *, key: bytes | None = None) -> str:
     fingerprint that is stored should be keyed (e.g. with the blind-index key), or a database
     dump would let anyone confirm a guessed identifier.
     """
-    content = {
-        name: (
-            None
-            if value is None
-            else f"{value:.2f}"
-            if isinstance(value, Decimal)
-            else value.isoformat()
-            if isinstance(value, datetime.date)
-            else str(value)
-        )
-        # Flat fields: a plain dict, not asdict() (which deep-copies every value).
-        for name, value in ((f.name, getattr(parsed, f.name)) for f in fields(parsed))
-    }
-    payload = json.dumps(
-        {"v": FINGERPRINT_VERSION, "row": content},
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
+    # The same JSON as json.dumps(..., sort_keys=True): keys are put in sorted order here and
+    # the encoder is made once (this runs for every row of a bulk file).
+    content = {name: _canonical(getattr(parsed, name)) for name in _SORTED_FIELDS}
+    payload = _FINGERPRINT_ENCODER.encode({"row": content, "v": FINGERPRINT_VERSION}).encode()
     if key is not None:
         return hmac.new(key, payload, hashlib.sha256).hexdigest()
     return hashlib.sha256(payload).hexdigest()

@@ -6,19 +6,26 @@ import csv
 import datetime
 import io
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.forms.models import model_to_dict
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.rich_text import CellRichText, TextBlock
+from openpyxl.cell.text import InlineFont
 from stdnum.cn import ric as stdnum_ric
 
 from blacklist_portal.audit.models import AuditEvent
 from blacklist_portal.uploads import check_upload
-from registry import services
+from registry import bulk, services
 from registry.importing.columns import COLUMNS
+from registry.importing.reader import _sheet_values, iter_rows
 from registry.importing.rows import parse_row
 from registry.models import Entry, ImportBatch, Subject
 
@@ -564,3 +571,258 @@ def test_templates_are_for_reporting_members(client, login, review_officer, othe
     client.logout()
     login(client, other_lender_staff)
     assert client.get(reverse("registry:import_template", args=["xlsx"])).status_code == 200
+
+
+# === Fast paths (issue 7): the dry run stages the rows it parsed (encrypted) and the load uses
+# them; the worksheet reader gives what openpyxl gives; on PostgreSQL entries and their history
+# rows are written in one statement, with the content bulk_create_with_history writes.
+
+# --- Staged rows -------------------------------------------------------------------------------
+
+
+def test_the_load_uses_the_rows_staged_by_the_dry_run(
+    client, staff, django_capture_on_commit_callbacks
+):
+    rows = [row(1), row(2, name="欧阳锋"), row(3, loan_amount="-5")]
+    batch = upload(client, django_capture_on_commit_callbacks, "a.csv", csv_bytes(rows))
+    assert (batch.total_rows, batch.error_rows) == (3, 1)
+    staged = Path(default_storage.path(bulk.staged_name(batch)))
+    content = staged.read_bytes()
+    # Encrypted at rest: no identifier, name or contract number in clear.
+    for clear in (ric(1), ric(2), "欧阳锋", "张三", "HT-0001", "13812345678"):
+        assert clear.encode() not in content
+    # The load does not read the uploaded file again.
+    Path(default_storage.path(batch.file)).unlink()
+
+    load(client, django_capture_on_commit_callbacks, batch, "valid_only")
+
+    assert batch.status == ImportBatch.Status.LOADED
+    assert (batch.created_rows, batch.processed_rows) == (2, 3)
+    entries = Entry.objects.order_by("contract_no")
+    assert [(e.contract_no, e.subject.id_number, e.subject.name) for e in entries] == [
+        ("HT-0001", ric(1), "张三"),
+        ("HT-0002", ric(2), "欧阳锋"),
+    ]
+    assert entries[0].loan_amount == Decimal("12345.60")
+    assert all(e.history.get().history_user == staff for e in entries)
+    assert not staged.exists()  # deleted once loaded
+
+
+def test_without_staged_rows_the_load_reads_the_file_again(
+    client, staff, django_capture_on_commit_callbacks
+):
+    rows = [row(1), row(2), row(3, loan_amount="-5")]
+    batch = upload(client, django_capture_on_commit_callbacks, "a.csv", csv_bytes(rows))
+    Path(default_storage.path(bulk.staged_name(batch))).unlink()
+
+    load(client, django_capture_on_commit_callbacks, batch, "valid_only")
+
+    assert (batch.status, batch.created_rows, batch.processed_rows) == ("loaded", 2, 3)
+
+
+def test_staged_rows_of_another_batch_are_not_used(
+    client, staff, django_capture_on_commit_callbacks
+):
+    first = upload(client, django_capture_on_commit_callbacks, "a.csv", csv_bytes([row(1)]))
+    second = upload(client, django_capture_on_commit_callbacks, "b.csv", csv_bytes([row(2)]))
+    a = Path(default_storage.path(bulk.staged_name(first)))
+    b = Path(default_storage.path(bulk.staged_name(second)))
+    b.write_bytes(a.read_bytes())  # bound to the first batch: does not decrypt for the second
+    assert bulk.staged_rows(second) is None
+
+    load(client, django_capture_on_commit_callbacks, second, "all")
+
+    assert second.created_rows == 1
+    assert Entry.objects.get().contract_no == "HT-0002"  # from the file, not the copied rows
+
+
+def test_a_row_refused_at_load_time_is_skipped(client, staff, django_capture_on_commit_callbacks):
+    """The staged rows are checked again against the entries on file when they are loaded."""
+    batch = upload(client, django_capture_on_commit_callbacks, "a.csv", csv_bytes([row(1)]))
+    earlier = upload(client, django_capture_on_commit_callbacks, "b.csv", csv_bytes([row(1)]))
+    load(client, django_capture_on_commit_callbacks, earlier, "all")
+    Entry.objects.update(status=Entry.Status.EXPIRED, retention_until=timezone.localdate())
+
+    load(client, django_capture_on_commit_callbacks, batch, "all")
+
+    assert (batch.status, batch.created_rows, batch.updated_rows, batch.unchanged_rows) == (
+        "loaded", 0, 0, 0,
+    )
+    assert Entry.objects.get().status == Entry.Status.EXPIRED
+
+
+def test_cancelling_deletes_the_staged_rows(client, staff, django_capture_on_commit_callbacks):
+    batch = upload(client, django_capture_on_commit_callbacks, "a.csv", csv_bytes([row(1)]))
+    staged = Path(default_storage.path(bulk.staged_name(batch)))
+    assert staged.exists()
+    load(client, django_capture_on_commit_callbacks, batch, "", action="cancel")
+    assert batch.status == ImportBatch.Status.CANCELLED
+    assert not staged.exists()
+
+
+# --- The worksheet reader ----------------------------------------------------------------------
+
+
+def _workbook(tmp_path, *, write_only: bool) -> Path:
+    workbook = Workbook(write_only=write_only)
+    sheet = workbook.create_sheet() if write_only else workbook.active
+    rich = CellRichText("富", TextBlock(InlineFont(b=True), "文本"))
+    sheet.append(["a", "b", "c", "d", "e", "f", "g", "h"])
+    sheet.append(["张三", 12345.6, 7, True, datetime.date(2024, 3, 5), None, "=1+1", " x "])
+    sheet.append([])
+    sheet.append([None, None, "only c"])
+    sheet.append([datetime.datetime(2024, 3, 5, 10, 30), 1e20, -0.0, False, "", 110105194912310021])
+    if not write_only:
+        sheet["J7"] = "far"
+        sheet["A8"] = rich
+        sheet["B8"] = datetime.time(12, 30)
+        sheet["C8"] = datetime.timedelta(hours=30)
+        sheet["C8"].number_format = "[h]:mm:ss"
+    path = tmp_path / f"t-{write_only}.xlsx"
+    workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize("write_only", [False, True])
+def test_the_worksheet_reader_gives_what_openpyxl_gives(tmp_path, write_only):
+    path = _workbook(tmp_path, write_only=write_only)
+    expected = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+    expected.reset_dimensions()
+    ours = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+    ours.reset_dimensions()
+    assert list(_sheet_values(ours)) == list(expected.iter_rows(values_only=True))
+    numbers = [number for number, _values in iter_rows(path, "t.xlsx")]
+    assert numbers == ([1, 2, 4, 5, 7, 8] if not write_only else [1, 2, 4, 5])
+
+
+# --- Writing entries ---------------------------------------------------------------------------
+
+
+def _entries(lender_a, staff, subject, contracts, now):
+    return [
+        Entry(
+            member=lender_a,
+            subject=subject,
+            contract_no=contract,
+            subject_role="borrower",
+            category="overdue",
+            loan_amount=Decimal("12345.60"),
+            overdue_amount=None if i else Decimal("0.10"),
+            delinquent_since=datetime.date(2024, 1, 2),
+            notified_on=datetime.date(2024, 2, 3),
+            notice_method="sms",
+            remarks="备注 \"引号\" \\ 反斜杠",
+            fingerprint="f" * 64,
+            submitted_by=staff,
+            submitted_at=now,
+        )
+        for i, contract in enumerate(contracts)
+    ]
+
+
+def _content(entry) -> dict:
+    data = model_to_dict(entry)
+    data.pop("id")
+    data.pop("contract_no")
+    history = entry.history.get()
+    return {
+        **data,
+        "history": (history.history_type, history.history_user_id, history.history_date,
+                    history.history_change_reason, history.loan_amount, history.remarks),
+    }
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the JSON insert is for PostgreSQL")
+def test_the_postgresql_insert_writes_what_bulk_create_with_history_writes(
+    lender_a, lender_staff, monkeypatch
+):
+    subject = Subject.objects.create(
+        subject_type="person", id_type="RIC", id_number=ric(1), id_index="i" * 64,
+        id_masked="x", name="张三", name_index="n" * 64, name_masked="张*",
+    )
+    now = timezone.now()
+    bulk.entries_create_with_history(
+        _entries(lender_a, lender_staff, subject, ["A-1", "A-2"], now), user=lender_staff, now=now
+    )
+    monkeypatch.setattr(connection, "vendor", "sqlite")  # the portable path
+    bulk.entries_create_with_history(
+        _entries(lender_a, lender_staff, subject, ["B-1", "B-2"], now), user=lender_staff, now=now
+    )
+    monkeypatch.undo()
+    fast = [_content(e) for e in Entry.objects.filter(contract_no__startswith="A").order_by("contract_no")]
+    portable = [
+        _content(e) for e in Entry.objects.filter(contract_no__startswith="B").order_by("contract_no")
+    ]
+    for entry in fast + portable:
+        entry.pop("created_at", None)
+        entry.pop("updated_at", None)
+    assert fast == portable
+    assert fast[0]["history"][0:3] == ("+", lender_staff.pk, now)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the JSON insert is for PostgreSQL")
+def test_the_postgresql_subject_insert_encrypts_and_skips_existing(lender_a):
+    from registry.services import id_index_for
+
+    rows = {}
+    for n in (1, 2):
+        parsed = parse_row(row(n, name=f"名{n}"), today=TODAY).data
+        rows[id_index_for(parsed.id_type, parsed.id_number)] = parsed
+    first = bulk._subjects_for(dict(list(rows.items())[:1]))
+    both = bulk._subjects_for(rows)
+    assert Subject.objects.count() == 2
+    assert both[next(iter(rows))] == first[next(iter(rows))]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id_number, name, phone FROM registry_subject")
+        stored = [v for r in cursor.fetchall() for v in r]
+    assert all(v.startswith("v1.") for v in stored)
+    assert {s.name for s in Subject.objects.all()} == {"名1", "名2"}
+    assert Subject.objects.get(pk=both[next(iter(rows))]).id_number == ric(1)
+    assert Subject.objects.get(pk=both[next(iter(rows))]).phone == "13812345678"
+
+
+def test_staged_rows_round_trip(tmp_path, lender_a, lender_staff):
+    """Every field of a parsed row comes back as it was written."""
+    batch = ImportBatch.objects.create(
+        member=lender_a, uploaded_by=lender_staff, file="x", filename="x.csv", sha256="0" * 64
+    )
+    parsed = [
+        parse_row(row(1), today=TODAY).data,
+        parse_row(
+            row(2, category="法院判决未履行", court_name="北京市海淀区人民法院",
+                case_number="(2022)京0108执77号", judgment_date="2022-06-01", settled_on="2023-01-02",
+                overdue_amount="", phone="", remarks="a\nb"),
+            today=TODAY,
+        ).data,
+    ]
+    assert all(parsed)
+    writer = bulk.StagedRowsWriter(batch)
+    for i, p in enumerate(parsed * 700, start=1):  # more than a chunk
+        writer.add(i, p, f"index{i}")
+    writer.close()
+    chunks = list(bulk.staged_rows(batch))
+    read = [item for chunk in chunks for item in chunk]
+    assert len(chunks) == 2
+    assert [r for _o, r, _i in read] == parsed * 700
+    assert [(o, i) for o, _r, i in read][:2] == [(1, "index1"), (2, "index2")]
+    bulk.staged_delete(batch)
+    assert bulk.staged_rows(batch) is None
+
+
+def test_prefetching_keeps_order_and_raises_in_the_caller():
+    assert list(bulk._prefetched(range(5), lambda n: n * n)) == [0, 1, 4, 9, 16]
+
+    def broken(n):
+        if n == 2:
+            raise ValueError("bad chunk")
+        return n
+
+    seen = []
+    with pytest.raises(ValueError, match="bad chunk"):
+        for n in bulk._prefetched(range(5), broken):
+            seen.append(n)
+    assert seen == [0, 1]
+    # Leaving early stops the worker.
+    for n in bulk._prefetched(range(1000), lambda n: n):
+        if n == 3:
+            break
