@@ -93,10 +93,13 @@ class Query(models.Model):
         MEMBER = "member", _("Member query")
         SELF = "self", _("Self-query")
 
-    query_no = models.CharField(_("query number"), max_length=24, unique=True)
+    # Unique through Meta.constraints, not unique=True: on PostgreSQL that would add a second,
+    # pattern-matching index, and the query log is the most written table (no LIKE on numbers).
+    query_no = models.CharField(_("query number"), max_length=24)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MEMBER)
     member = models.ForeignKey(
-        "accounts.Institution", verbose_name=_("institution"), on_delete=models.PROTECT, related_name="queries"
+        "accounts.Institution", verbose_name=_("institution"), on_delete=models.PROTECT, related_name="queries",
+        db_index=False,  # query_member_idx begins with it
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -129,6 +132,7 @@ class Query(models.Model):
     class Meta:
         verbose_name = _("query")
         verbose_name_plural = _("queries")
+        constraints = [models.UniqueConstraint(fields=["query_no"], name="query_no_unique")]
         indexes = [
             models.Index(fields=["subject_index", "created_at"], name="query_subject_time_idx"),
             models.Index(fields=["member", "-created_at"], name="query_member_idx"),
