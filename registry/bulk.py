@@ -167,9 +167,16 @@ def _existing_entries(member_id: int, rows: list[tuple[ParsedRow, str]]) -> dict
     )
 
 
-def entries_by_key(member_id: int, keys: set[tuple[str, str]], *, lock=False, only=None) -> dict:
+_JIT_OFF = "SET LOCAL jit = off"
+
+
+def entries_by_key(
+    member_id: int, keys: set[tuple[str, str]], *, lock=False, only=None, subjects: dict | None = None
+) -> dict:
     """The member's entries for ``(contract number, subject blind index)`` keys, by key; with
-    ``lock``, locked for update."""
+    ``lock``, locked for update. ``subjects``: on PostgreSQL, filled with the ids of the keys'
+    subjects on file, by blind index (a key's subject not in it had none), as the same
+    statement finds them; elsewhere left as it is."""
     if not keys:
         return {}
     qs = Entry.objects.all()
@@ -181,16 +188,27 @@ def entries_by_key(member_id: int, keys: set[tuple[str, str]], *, lock=False, on
         # entry of the member for each key — seconds per chunk at 65,000 entries.
         contracts, indexes = zip(*keys, strict=True)
         qn = connection.ops.quote_name
+        # Each key's subject, then its entry: LIMIT 1 keeps both lateral subqueries apart (a
+        # probe of the unique index per key) rather than merged into a join of whole tables.
         sql = (
-            "SELECT e.id, k.id_index FROM unnest(%s::text[], %s::text[]) AS k(contract_no, id_index), "  # noqa: S608  (table names from the models)
-            f"LATERAL (SELECT e.id FROM {qn(Entry._meta.db_table)} e WHERE e.member_id + 0 = %s "
-            "AND e.contract_no = k.contract_no AND e.subject_id = "
-            f"(SELECT s.id FROM {qn(Subject._meta.db_table)} s WHERE s.id_index = k.id_index) "
-            "LIMIT 1) e"
+            "SELECT k.id_index, s.id, e.id FROM unnest(%s::text[], %s::text[]) AS k(contract_no, id_index) "  # noqa: S608  (table names from the models)
+            f"CROSS JOIN LATERAL (SELECT s.id FROM {qn(Subject._meta.db_table)} s "
+            "WHERE s.id_index = k.id_index LIMIT 1) s "
+            f"LEFT JOIN LATERAL (SELECT e.id FROM {qn(Entry._meta.db_table)} e WHERE e.member_id + 0 = %s "
+            "AND e.contract_no = k.contract_no AND e.subject_id = s.id LIMIT 1) e ON true"
         )
-        with connection.cursor() as cursor:
+        # No JIT for this statement: the planner's estimate for a subject's entries (hundreds,
+        # from the statistics of entry_subject_idx) puts a chunk's lookup far above
+        # jit_above_cost, and compiling it took ~90 ms, ten times the lookup itself (a few ms:
+        # one index probe per key). SET LOCAL lasts until the end of the transaction (opened
+        # here if there is none; the caller's otherwise: its chunk of small statements).
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute(_JIT_OFF)
             cursor.execute(sql, [list(contracts), list(indexes), member_id])
-            index_of = dict(cursor.fetchall())
+            found = cursor.fetchall()
+        if subjects is not None:
+            subjects.update((index, subject_id) for index, subject_id, _entry_id in found)
+        index_of = {entry_id: index for index, _subject_id, entry_id in found if entry_id is not None}
         if not index_of:
             return {}
         qs = qs.filter(pk__in=list(index_of))
@@ -536,8 +554,11 @@ def _load_chunk(batch, rows, *, now, auto_approve, source, processed) -> None:
     in file order."""
     # The entries on file for these rows, locked: a row they refuse (expired, deleted, a
     # settlement date moved later) is skipped, the others update them.
+    # On PostgreSQL the same statement gives the subjects on file of every row (None: not
+    # known, looked up by _subjects_for).
+    known = {} if connection.vendor == "postgresql" else None
     existing = entries_by_key(
-        batch.member_id, {(item[0].contract_no, item[1]) for item in rows}, lock=True
+        batch.member_id, {(item[0].contract_no, item[1]) for item in rows}, lock=True, subjects=known
     )
     # Later rows for the same contract and subject win, as if the file were loaded row by row.
     by_key = {}
@@ -554,6 +575,7 @@ def _load_chunk(batch, rows, *, now, auto_approve, source, processed) -> None:
     subjects = _subjects_for(
         {index: row for (_contract, index), row in by_key.items()},
         {index: fingerprints[contract, index][1] for contract, index in by_key},
+        known=known,
     )
     creates, updates, unchanged = [], [], 0
     defaults = _defaults(Entry)
@@ -642,11 +664,18 @@ def _subject_record(index: str, row: ParsedRow) -> dict:
 _SUBJECT_AAD = {name: Subject._meta.get_field(name).aad for name in ("id_number", "name", "phone")}
 
 
-def _subjects_for(wanted: dict[str, ParsedRow], records: dict | None = None) -> dict[str, int]:
+def _subjects_for(
+    wanted: dict[str, ParsedRow], records: dict | None = None, *, known: dict | None = None
+) -> dict[str, int]:
     """Subject ids by blind index for ``{blind index: row}``: one SELECT, one bulk INSERT.
-    ``records``: the rows' subject records made ahead (``_subject_record``), if any."""
-    # values_list(): the loader needs the key and the index, not the (encrypted) identifiers.
-    found = dict(Subject.objects.filter(id_index__in=wanted).values_list("id_index", "id"))
+    ``records``: the rows' subject records made ahead (``_subject_record``), if any. ``known``:
+    the subjects on file of every blind index wanted, looked up already in this transaction
+    (an index not in it had no subject): no SELECT then."""
+    if known is not None:
+        found = {index: known[index] for index in wanted if index in known}
+    else:
+        # values_list(): the loader needs the key and the index, not the (encrypted) identifiers.
+        found = dict(Subject.objects.filter(id_index__in=wanted).values_list("id_index", "id"))
     postgresql = connection.vendor == "postgresql"
     if postgresql and records and all(records.get(index) for index in wanted):
         missing = [records[index] for index in wanted if index not in found]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, transaction
 from django.forms.models import model_to_dict
 from django.test import override_settings
 from django.urls import reverse
@@ -779,6 +779,40 @@ def test_the_postgresql_subject_insert_encrypts_and_skips_existing(lender_a):
     assert {s.name for s in Subject.objects.all()} == {"名1", "名2"}
     assert Subject.objects.get(pk=both[next(iter(rows))]).id_number == ric(1)
     assert Subject.objects.get(pk=both[next(iter(rows))]).phone == "13812345678"
+
+
+def _show_jit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="JIT is a PostgreSQL setting")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_postgresql_key_lookup_turns_jit_off_for_its_transaction_only(lender_a, lender_staff):
+    subject = Subject.objects.create(
+        subject_type="person", id_type="RIC", id_number=ric(1), id_index="i" * 64,
+        id_masked="x", name="张三", name_index="n" * 64, name_masked="张*",
+    )
+    now = timezone.now()
+    Entry.objects.bulk_create(_entries(lender_a, lender_staff, subject, ["A-1"], now))
+    before = _show_jit()
+    # Outside a transaction (the dry run): one of its own, the session's setting unchanged after.
+    subjects = {}
+    found = bulk.entries_by_key(
+        lender_a.pk, {("A-1", "i" * 64), ("A-2", "i" * 64), ("A-1", "u" * 64)}, subjects=subjects
+    )
+    assert list(found) == [("A-1", "i" * 64)]
+    assert subjects == {"i" * 64: subject.pk}  # the unknown subject left out
+    assert bulk._subjects_for({"i" * 64: None}, known=subjects) == {"i" * 64: subject.pk}
+    assert not connection.in_atomic_block
+    assert _show_jit() == before
+    # Inside the load's chunk transaction: off until it ends, locked rows found as before.
+    with transaction.atomic():
+        locked = bulk.entries_by_key(lender_a.pk, {("A-1", "i" * 64)}, lock=True)
+        assert locked[("A-1", "i" * 64)].contract_no == "A-1"
+        assert _show_jit() == "off"
+    assert _show_jit() == before
 
 
 def test_staged_rows_round_trip(tmp_path, lender_a, lender_staff):
