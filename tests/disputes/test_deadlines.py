@@ -6,17 +6,11 @@ import datetime
 
 import pytest
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.utils import timezone
 
-from blacklist_portal.uploads import check_upload
 from disputes import services
 from disputes.models import ClaimType, Decision, IntakeChannel
-from registry import services as registry_services
-from registry.importing.rows import parse_row
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def utc(*args) -> datetime.datetime:
@@ -111,29 +105,8 @@ def test_deadlines_do_not_depend_on_the_active_time_zone():
 
 
 @pytest.fixture
-def entry(lender_staff, lender_a, review_officer):
-    today = timezone.localdate()
-    values = {
-        "subject_type": "person",
-        "id_type": "RIC",
-        "id_number": "11010519491231002X",
-        "name": "张三",
-        "role": "borrower",
-        "contract_no": "HT-0001",
-        "category": "overdue",
-        "loan_amount": "10000.00",
-        "overdue_amount": "2000.00",
-        "delinquent_since": (today - datetime.timedelta(days=400)).isoformat(),
-        "notified_on": (today - datetime.timedelta(days=380)).isoformat(),
-        "notice_method": "letter",
-    }
-    result = parse_row(values, today=today)
-    assert result.ok, result.errors
-    f = SimpleUploadedFile("ledger.pdf", PDF, content_type="application/pdf")
-    reported, _outcome = registry_services.entry_report(
-        actor=lender_staff, member=lender_a, row=result.data, evidence=[(f, check_upload(f))]
-    )
-    return registry_services.entry_approve(entry=reported, actor=review_officer)
+def entry(make_overdue_entry):
+    return make_overdue_entry("11010519491231002X", "张三")
 
 
 def configured(**values):

@@ -15,7 +15,6 @@ from unittest import mock
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections, transaction
 from django.db.models import Count
 from django.urls import reverse
@@ -26,7 +25,6 @@ from blacklist_portal.audit.models import AuditEvent
 from blacklist_portal.celery import app as celery_app
 from blacklist_portal.inbox.models import Notification, OutgoingEmail
 from blacklist_portal.inbox.services import notify, outbox_send
-from blacklist_portal.uploads import check_upload
 from disputes import services, tasks
 from disputes.models import (
     ClaimType,
@@ -38,11 +36,8 @@ from disputes.models import (
     VerificationAnswer,
 )
 from disputes.workflow import Status
-from registry import services as registry_services
-from registry.importing.rows import parse_row
 from registry.models import Entry
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 SHANGHAI = timezone.get_default_timezone()
 DAY = datetime.timedelta(days=1)
 TICK = datetime.timedelta(microseconds=1)
@@ -62,32 +57,6 @@ T0 = at(3, 2)
 def english():
     with translation.override("en"):
         yield
-
-
-@pytest.fixture
-def entry(lender_staff, lender_a, review_officer) -> Entry:
-    today = timezone.localdate()
-    values = {
-        "subject_type": "person",
-        "id_type": "RIC",
-        "id_number": "110101199003077571",
-        "name": "李四",
-        "role": "borrower",
-        "contract_no": "HT-0001",
-        "category": "overdue",
-        "loan_amount": "10000.00",
-        "overdue_amount": "2000.00",
-        "delinquent_since": (today - datetime.timedelta(days=400)).isoformat(),
-        "notified_on": (today - datetime.timedelta(days=380)).isoformat(),
-        "notice_method": "letter",
-    }
-    result = parse_row(values, today=today)
-    assert result.ok, result.errors
-    f = SimpleUploadedFile("ledger.pdf", PDF, content_type="application/pdf")
-    reported, _outcome = registry_services.entry_report(
-        actor=lender_staff, member=lender_a, row=result.data, evidence=[(f, check_upload(f))]
-    )
-    return registry_services.entry_approve(entry=reported, actor=review_officer)
 
 
 def receive(clerk, entry, now=T0) -> Dispute:

@@ -7,7 +7,6 @@ import datetime
 import functools
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
@@ -17,14 +16,9 @@ from django.utils import timezone, translation
 from blacklist_portal.audit.models import AuditEvent
 from blacklist_portal.audit.services import audit_verify_chain
 from blacklist_portal.inbox.models import Notification, OutgoingEmail
-from blacklist_portal.uploads import check_upload
 from disputes import services
 from disputes.models import ClaimType, Dispute, IntakeChannel, Reminder
-from registry import services as registry_services
-from registry.importing.rows import parse_row
-from registry.models import Entry
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 SHANGHAI = timezone.get_default_timezone()
 DUE_SOON, OVERDUE, VERIFY_DUE = Reminder.Kind.DUE_SOON, Reminder.Kind.OVERDUE, Reminder.Kind.VERIFY_DUE
 NOTHING = {"reminders": 0, "escalations": 0, "verification_reminders": 0, "timeouts": 0, "closed": 0}
@@ -42,24 +36,6 @@ SWEEP = at(3, 21)  # one day before: the 5-, 2- and 1-day reminders are all due 
 def english():
     with translation.override("en"):
         yield
-
-
-@pytest.fixture
-def entry(lender_staff, lender_a, review_officer) -> Entry:
-    today = timezone.localdate()
-    values = {
-        "subject_type": "person", "id_type": "RIC", "id_number": "110101199003077571", "name": "李四",
-        "role": "borrower", "contract_no": "HT-0001", "category": "overdue", "loan_amount": "10000.00",
-        "overdue_amount": "2000.00", "delinquent_since": (today - datetime.timedelta(days=400)).isoformat(),
-        "notified_on": (today - datetime.timedelta(days=380)).isoformat(), "notice_method": "letter",
-    }
-    result = parse_row(values, today=today)
-    assert result.ok, result.errors
-    f = SimpleUploadedFile("ledger.pdf", PDF, content_type="application/pdf")
-    reported, _outcome = registry_services.entry_report(
-        actor=lender_staff, member=lender_a, row=result.data, evidence=[(f, check_upload(f))]
-    )
-    return registry_services.entry_approve(entry=reported, actor=review_officer)
 
 
 @pytest.fixture
