@@ -13,12 +13,11 @@ indicators are computed as for a single query, for all subjects in one GROUP BY.
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -40,16 +39,15 @@ from .choices import Channel, Purpose, RefusalReason
 from .models import ApiKey, Consent, FeeLine, Query
 from .pricing import price_from_rules, rules_in_force, take_sequences
 from .services import (
-    WINDOWS,
     _entry_snapshot,
     _result,
     check_member_may_query,
     live_entries,
+    multi_lending_many,
     new_numbers,
     snapshot_labels,
 )
 
-BULK_BATCH_SIZE = 1000
 # Masked names are stored in varchar(100) columns (Subject, Query), and masking keeps the length.
 NAME_MAX_LENGTH = Query._meta.get_field("name_masked").max_length
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -166,36 +164,6 @@ def _refusal(consent: dict | None, subject: _Valid, today: date) -> RefusalReaso
     if not consent["covers_post_loan"]:
         return RefusalReason.CONSENT_PURPOSE
     return None
-
-
-def multi_lending_many(*, subject_indexes: set[str], now: datetime) -> dict[str, dict]:
-    """services.multi_lending for many subjects in one GROUP BY statement."""
-    empty = {str(d): {"queries": 0, "institutions": 0} for d in WINDOWS}
-    if not subject_indexes:
-        return {}
-    aggregates = {}
-    for days in WINDOWS:
-        recent = Q(created_at__gte=now - timedelta(days=days))
-        aggregates[f"q{days}"] = Count("pk", filter=recent)
-        aggregates[f"i{days}"] = Count("member", filter=recent, distinct=True)
-    rows = (
-        Query.objects.filter(
-            subject_index__in=subject_indexes,
-            kind=Query.Kind.MEMBER,
-            created_at__gte=now - timedelta(days=max(WINDOWS)),
-        )
-        .exclude(purpose=Purpose.POST_LOAN)
-        .values("subject_index")
-        .annotate(**aggregates)
-        .order_by()
-    )
-    found = {
-        row["subject_index"]: {
-            str(d): {"queries": row[f"q{d}"], "institutions": row[f"i{d}"]} for d in WINDOWS
-        }
-        for row in rows
-    }
-    return {index: found.get(index, empty) for index in subject_indexes}
 
 
 # --- Billing in bulk ---------------------------------------------------------------------------

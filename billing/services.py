@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from blacklist_portal.accounts.models import Institution, User
 from blacklist_portal.audit.services import audit_record
-from blacklist_portal.sql import Names, fetch_one, placeholders
+from blacklist_portal.sql import Names, fetch_all, placeholders
 from blacklist_portal.uploads import CheckedUpload, store_private
 from registry.choices import Category
 from registry.identifiers import (
@@ -221,37 +221,46 @@ def _check_consent(*, member: Institution, consent_id: int | None, index: str, p
 # --- Query result -------------------------------------------------------------------------------
 
 
-def _multi_lending_sql() -> str:
-    """SELECT … FROM the query log: per window, the member queries and the distinct members.
-    Written out: ten filtered aggregates are the ORM's most expensive build of the query path
+def multi_lending_many(*, subject_indexes, now: datetime) -> dict[str, dict]:
+    """For each subject (by blind index): member queries other than post-loan monitoring, and
+    how many institutions made them, per window. One statement for all of them, written out:
+    ten filtered aggregates are the ORM's most expensive build of the query path
     (blacklist_portal/sql.py says why)."""
+    indexes = list(dict.fromkeys(subject_indexes))
+    if not indexes:
+        return {}
     q = Names(Query)
-    since, member = q("created_at"), q("member")
+    since, member, subject = q("created_at"), q("member"), q("subject_index")
     windows = ", ".join(
         f"SUM(CASE WHEN {since} >= %s THEN 1 ELSE 0 END), "
         f"COUNT(DISTINCT CASE WHEN {since} >= %s THEN {member} END)"
         for _days in WINDOWS
     )
-    return (
-        f"SELECT {windows} FROM {q.table} "  # noqa: S608 (names from the model)
-        f"WHERE {q('subject_index')} = %s AND {q('kind')} = %s AND {since} >= %s AND {q('purpose')} <> %s"
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(now - timedelta(days=days)) for days in WINDOWS for _twice in (1, 2)]
+    params += [*indexes, Query.Kind.MEMBER, adapt(now - timedelta(days=max(WINDOWS))), Purpose.POST_LOAN]
+    rows = fetch_all(
+        f"SELECT {subject}, {windows} FROM {q.table} "  # noqa: S608 (names from the model)
+        f"WHERE {subject} IN ({placeholders(indexes)}) AND {q('kind')} = %s AND {since} >= %s "
+        f"AND {q('purpose')} <> %s GROUP BY {subject}",
+        params,
     )
+    found = {
+        row[0]: {
+            str(days): {"queries": row[1 + 2 * i] or 0, "institutions": row[2 + 2 * i] or 0}
+            for i, days in enumerate(WINDOWS)
+        }
+        for row in rows
+    }
+    return {
+        index: found.get(index) or {str(days): {"queries": 0, "institutions": 0} for days in WINDOWS}
+        for index in indexes
+    }
 
 
 def multi_lending(*, subject_index: str, now: datetime) -> dict:
-    """Member queries (other than post-loan monitoring) about the subject, and how many
-    institutions made them, per window. One SQL statement."""
-    adapt = connection.ops.adapt_datetimefield_value
-    params = []
-    for days in WINDOWS:
-        since = adapt(now - timedelta(days=days))
-        params += [since, since]
-    params += [subject_index, Query.Kind.MEMBER, adapt(now - timedelta(days=max(WINDOWS))), Purpose.POST_LOAN]
-    row = fetch_one(_multi_lending_sql(), params)
-    return {
-        str(days): {"queries": row[2 * i] or 0, "institutions": row[2 * i + 1] or 0}
-        for i, days in enumerate(WINDOWS)
-    }
+    """multi_lending_many for one subject."""
+    return multi_lending_many(subject_indexes=[subject_index], now=now)[subject_index]
 
 
 @lru_cache(maxsize=16)

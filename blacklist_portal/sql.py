@@ -48,6 +48,12 @@ def fetch_one(sql: str, params) -> tuple | None:
         return cursor.fetchone()
 
 
+def fetch_all(sql: str, params) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def insert_rows(
     model: type[Model], attnames: list[str], rows: list[tuple], *, returning_ids: bool = False
 ) -> list[int]:
