@@ -99,12 +99,8 @@ def _officers(perm: str) -> list[User]:
 
 
 def _member_verifiers(dispute: Dispute) -> list[User]:
-    members = set(dispute.entries.values_list("member_id", flat=True))
-    return list(
-        User.objects.filter(
-            is_active=True, institution_id__in=members, groups__permissions__codename="answer_verification"
-        ).distinct()
-    )
+    """The active users of the reporting members who answer verification requests."""
+    return _verifiers_by_dispute([dispute.pk])[dispute.pk]
 
 
 def _link(dispute: Dispute) -> str:
@@ -580,7 +576,7 @@ def _link_maker() -> Callable[[int], str]:
 
 
 def _verifiers_by_dispute(dispute_ids: list[int]) -> dict[int, list[User]]:
-    """`_member_verifiers` of many disputes, in two queries."""
+    """The verifiers (see _member_verifiers) of many disputes, in two queries."""
     members: dict[int, set[int]] = {pk: set() for pk in dispute_ids}
     for dispute_id, member_id in Dispute.entries.through.objects.filter(dispute_id__in=dispute_ids).values_list(
         "dispute_id", "entry__member_id"
